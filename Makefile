@@ -1,0 +1,50 @@
+# Two commands for a fresh machine: `make run` (local demo) and `make test` (the whole suite).
+# Everything installs into .venv; nothing here needs Google Cloud.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CALLBACK_PORT ?= 8765
+PORT ?= 8000
+
+# The local demo: SQLite, a local stand-in for the Workflows callback endpoint, no Google auth.
+RUN_ENV := DJANGO_DEBUG=1 \
+	APPROVALS_CALLBACK_URL_PREFIXES=http://127.0.0.1:$(CALLBACK_PORT)/v1/ \
+	APPROVALS_CALLBACK_AUTH=none \
+	APPROVALS_API_TOKEN=$${APPROVALS_API_TOKEN:-local-demo-token}
+
+
+.PHONY: run test lint format install clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(RUN_ENV) $(BIN)/python manage.py migrate --no-input
+	$(RUN_ENV) $(BIN)/python manage.py demo_setup
+	@echo "API token for curl: $${APPROVALS_API_TOKEN:-local-demo-token}"
+	@$(RUN_ENV) $(BIN)/python manage.py callback_receiver --port $(CALLBACK_PORT) & \
+	receiver=$$!; trap 'kill $$receiver 2>/dev/null' EXIT INT TERM; \
+	$(RUN_ENV) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# Tests run with production-like settings (DEBUG off), on SQLite unless DATABASE_URL names
+# another database; CI runs both.
+test: $(STAMP) lint
+	DJANGO_SECRET_KEY=tests-only-secret-key $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache

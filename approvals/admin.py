@@ -1,0 +1,182 @@
+"""The auditor's view: requests, their decisions and the audit log, read in the Django admin.
+
+Decisions and audit events are read-only here: the admin never writes to the record.
+"""
+
+from django.contrib import admin
+from django.db.models import Q
+from django.utils import timezone
+
+from .models import ApprovalRequest, Assignee, AuditEvent, Decision, Status
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class AssigneeInline(ReadOnlyInline):
+    model = Assignee
+    fields = ["email"]
+    readonly_fields = fields
+
+
+class DecisionInline(ReadOnlyInline):
+    model = Decision
+    fields = ["outcome", "decided_by", "comment", "decided_at"]
+    readonly_fields = fields
+
+
+class AuditEventInline(ReadOnlyInline):
+    model = AuditEvent
+    fields = ["at", "kind", "actor", "payload"]
+    readonly_fields = fields
+
+
+class EffectiveStatusFilter(admin.SimpleListFilter):
+    """Status as people see it: a pending request past its expiry shows as expired."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return Status.choices
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        now = timezone.now()
+        if value == Status.PENDING:
+            return queryset.filter(status=Status.PENDING, expires_at__gt=now)
+        if value == Status.EXPIRED:
+            return queryset.filter(
+                Q(status=Status.EXPIRED) | Q(status=Status.PENDING, expires_at__lte=now)
+            )
+        if value:
+            return queryset.filter(status=value)
+        return queryset
+
+
+@admin.register(ApprovalRequest)
+class ApprovalRequestAdmin(admin.ModelAdmin):
+    list_display = [
+        "title",
+        "requester_email",
+        "amount",
+        "currency",
+        "shown_status",
+        "decided_by",
+        "delivery_status",
+        "created_at",
+        "expires_at",
+    ]
+    list_filter = [EffectiveStatusFilter, "delivery_status", "created_at"]
+    search_fields = ["title", "requester_email", "decisions__decided_by", "external_id"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at"]
+    inlines = [AssigneeInline, DecisionInline, AuditEventInline]
+    readonly_fields = [
+        "id",
+        "callback_url",
+        "title",
+        "requester_email",
+        "amount",
+        "currency",
+        "description",
+        "details",
+        "external_id",
+        "registered_by",
+        "shown_status",
+        "created_at",
+        "expires_at",
+        "closed_at",
+        "delivery_status",
+        "delivery_attempts",
+        "delivery_client_errors",
+        "delivery_last_status_code",
+        "delivery_last_error",
+        "delivery_next_attempt_at",
+        "delivered_at",
+    ]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "id",
+                    "title",
+                    "shown_status",
+                    "requester_email",
+                    "amount",
+                    "currency",
+                    "external_id",
+                    "description",
+                    "details",
+                ]
+            },
+        ),
+        ("Lifetime", {"fields": ["created_at", "expires_at", "closed_at", "registered_by"]}),
+        (
+            "Callback",
+            {
+                "fields": [
+                    "callback_url",
+                    "delivery_status",
+                    "delivery_attempts",
+                    "delivery_client_errors",
+                    "delivery_last_status_code",
+                    "delivery_last_error",
+                    "delivery_next_attempt_at",
+                    "delivered_at",
+                ]
+            },
+        ),
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("decisions")
+
+    @admin.display(description="status", ordering="status")
+    def shown_status(self, obj):
+        return obj.get_effective_status_display()
+
+    @admin.display(description="decided by")
+    def decided_by(self, obj):
+        decision = obj.final_decision
+        return decision.decided_by if decision else "—"
+
+    # Requests change only through the API and the decision pages, never by hand.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ["at", "kind", "actor", "request"]
+    list_filter = ["kind", "at"]
+    search_fields = ["actor", "request__title", "request__external_id", "request__id"]
+    date_hierarchy = "at"
+    ordering = ["-at", "-pk"]
+    list_select_related = ["request"]
+    readonly_fields = ["request", "kind", "actor", "at", "payload"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,146 @@
+"""The JSON API that workflows call (contract: "API").
+
+Authenticate, validate, call a service, answer.
+
+Every answer is JSON, errors included (`{"error": "...", "fields": {...}}`), and nothing a caller
+can send leads to a 500.
+"""
+
+import json
+from functools import wraps
+
+from django.conf import settings
+from django.http import JsonResponse
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+
+from . import callers, registration, services
+from .delivery import iso_utc
+from .models import ApprovalRequest
+
+MAX_BODY_BYTES = 256 * 1024
+
+
+def error(status: int, message: str, fields: dict | None = None, headers: dict | None = None):
+    body = {"error": message}
+    if fields:
+        body["fields"] = fields
+    response = JsonResponse(body, status=status)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def api_view(*methods):
+    """Check the method and the caller; hand the view the authenticated caller."""
+
+    def decorate(view):
+        @csrf_exempt
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if request.method not in methods:
+                return error(
+                    405, f"Use {' or '.join(methods)}.", headers={"Allow": ", ".join(methods)}
+                )
+            try:
+                caller = callers.authenticate(request.headers.get("Authorization", ""))
+            except callers.CallerRefused as refused:
+                challenge = "Bearer"
+                if refused.error_code:
+                    challenge += f' error="{refused.error_code}"'
+                challenge += f', error_description="{refused.message.replace(chr(34), chr(39))}"'
+                headers = {"WWW-Authenticate": challenge} if refused.status == 401 else {}
+                if refused.status == 503:
+                    headers["Retry-After"] = "5"
+                return error(refused.status, refused.message, headers=headers)
+            return view(request, caller, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def state(request: ApprovalRequest) -> dict:
+    """A request's state as the API answers it."""
+    decision = request.final_decision
+    return {
+        "id": str(request.pk),
+        "status": request.effective_status,
+        "url": settings.APPROVALS_BASE_URL + reverse("approvals:detail", args=[request.pk]),
+        "expires_at": iso_utc(request.expires_at),
+        "decided_by": decision.decided_by if decision else None,
+        "decided_at": iso_utc(decision.decided_at) if decision else None,
+        "comment": decision.comment if decision else None,
+        "delivery": {
+            "status": request.delivery_status,
+            "attempts": request.delivery_attempts,
+            "last_error": request.delivery_last_error or None,
+        },
+    }
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
+def _json_body(request):
+    """The decoded JSON body, or an error response."""
+    content_type = request.content_type or ""
+    if content_type != "application/json":
+        return None, error(415, "Send the body as JSON with Content-Type: application/json.")
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > MAX_BODY_BYTES:
+        return None, error(413, f"The body must be at most {MAX_BODY_BYTES // 1024} KiB.")
+    body = request.read(MAX_BODY_BYTES + 1)
+    if len(body) > MAX_BODY_BYTES:
+        return None, error(413, f"The body must be at most {MAX_BODY_BYTES // 1024} KiB.")
+    try:
+        return json.loads(body, parse_constant=_reject_constant), None
+    except (ValueError, RecursionError) as problem:
+        return None, error(400, f"The body is not valid JSON: {str(problem)[:200]}")
+
+
+@api_view("POST")
+def approvals(request, caller):
+    data, problem = _json_body(request)
+    if problem:
+        return problem
+    try:
+        parsed = registration.parse(data)
+    except registration.InvalidRegistration as invalid:
+        return error(400, invalid.message, invalid.errors)
+    registered = services.register(parsed, caller.name)
+    request_state = state(registered.request)
+    body = {key: request_state[key] for key in ("id", "status", "url", "expires_at")}
+    return JsonResponse(body, status=201 if registered.created else 200)
+
+
+def _find(request_id):
+    return ApprovalRequest.objects.filter(pk=request_id).prefetch_related("decisions").first()
+
+
+@api_view("GET")
+def approval(request, caller, request_id):
+    found = _find(request_id)
+    if found is None:
+        return error(404, "There is no approval request with this id.")
+    return JsonResponse(state(found))
+
+
+@api_view("POST")
+def cancel(request, caller, request_id):
+    try:
+        services.cancel(request_id, caller.name)
+    except ApprovalRequest.DoesNotExist:
+        return error(404, "There is no approval request with this id.")
+    except services.AlreadyDecided as decided:
+        return JsonResponse({"error": str(decided), **state(_find(request_id))}, status=409)
+    return JsonResponse(state(_find(request_id)))
+
+
+@csrf_exempt
+def not_found(request, *args, **kwargs):
+    return error(404, "No such API endpoint; see the README's API section.")

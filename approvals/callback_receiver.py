@@ -1,0 +1,89 @@
+"""A local stand-in for the Cloud Workflows callback endpoint, for `make run` and the tests.
+
+It accepts POSTs on Workflows-shaped callback paths, remembers what arrived and answers like the
+real endpoint would (200 with a small JSON body). Tests can script other answers per path.
+Never deployed: on Google Cloud the callbacks go to workflowexecutions.googleapis.com.
+"""
+
+import json
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class ReceivedCallback:
+    path: str
+    headers: dict
+    body: object
+
+
+class CallbackReceiver(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, echo=None):
+        super().__init__((host, port), _Handler)
+        self.received: list[ReceivedCallback] = []
+        self.answers: dict[str, list[int]] = {}  # path -> status codes to answer, in turn
+        self.echo = echo  # called with each ReceivedCallback (make run prints it)
+        self.lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def callback_url(self, execution: str, callback: str = "approval") -> str:
+        return (
+            f"{self.base_url}/v1/projects/demo-project/locations/us-central1"
+            f"/workflows/expense-approval/executions/{execution}/callbacks/{callback}"
+        )
+
+    def start(self) -> "CallbackReceiver":
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+    def next_status(self, path: str) -> int:
+        with self.lock:
+            scripted = self.answers.get(path)
+            return scripted.pop(0) if scripted else 200
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: CallbackReceiver
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = raw.decode("utf-8", "replace")
+        received = ReceivedCallback(self.path, dict(self.headers), body)
+        status = self.server.next_status(self.path)
+        if status < 300:
+            with self.server.lock:
+                self.server.received.append(received)
+            if self.server.echo:
+                self.server.echo(received)
+        answer = json.dumps(
+            {"executionId": self.path.split("/")[-3]}
+            if status < 300
+            else {"error": {"code": status, "message": "scripted failure"}}
+        ).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        pass

@@ -1,0 +1,239 @@
+"""The callback outbox: which callbacks are due, sending one, reading the answer, backing off.
+
+A decision sets the request's delivery to *due* in the same transaction that stores it, so the
+callback can never be lost between the two. The first attempt runs right after the commit (see
+`services.decide`); `deliver_callbacks` sends whatever is still due. The states and transitions
+are drawn in the README ("Callback delivery").
+
+This module also holds the rule for acceptable callback URLs: the app sends its Google access
+token to that URL, so a foreign URL would leak the token.
+"""
+
+import logging
+import random
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from . import google
+from .models import ApprovalRequest, AuditEvent, DeliveryStatus
+
+logger = logging.getLogger(__name__)
+
+# A Workflows callback URL ends in this path (the part after the allowed prefix's host).
+CALLBACK_PATH_RE = re.compile(
+    r"/v1/projects/(?P<project>[A-Za-z0-9][A-Za-z0-9._:-]*)"
+    r"/locations/(?P<location>[A-Za-z0-9][A-Za-z0-9-]*)"
+    r"/workflows/(?P<workflow>[A-Za-z0-9][A-Za-z0-9_-]*)"
+    r"/executions/(?P<execution>[A-Za-z0-9][A-Za-z0-9_-]*)"
+    r"/callbacks/(?P<callback>[A-Za-z0-9][A-Za-z0-9_-]*)$"
+)
+
+CONNECT_TIMEOUT_SECONDS = 3.05
+READ_TIMEOUT_SECONDS = 10
+FIRST_RETRY_DELAY = timedelta(seconds=10)
+MAX_RETRY_DELAY = timedelta(hours=1)
+MAX_CLIENT_ERRORS = 5  # 400/401/403 in a row before giving up (a token or IAM grant may be late)
+GIVE_UP_GRACE = timedelta(hours=1)  # after the request's expiry, the workflow has stopped waiting
+ACTIVE_STATES = (DeliveryStatus.DUE, DeliveryStatus.RETRYING)
+
+
+def callback_url_problem(url: str) -> str | None:
+    """Why `url` is not an acceptable callback URL, or None when it is."""
+    prefixes = settings.APPROVALS_CALLBACK_URL_PREFIXES
+    if not any(url.startswith(prefix) for prefix in prefixes):
+        return "Must start with an allowed prefix: " + ", ".join(prefixes) + "."
+    parts = urlsplit(url)
+    if parts.query or parts.fragment or parts.username or parts.password:
+        return "Must not carry a query, a fragment or credentials."
+    if not CALLBACK_PATH_RE.search(parts.path):
+        return (
+            "Must be a Cloud Workflows callback URL: "
+            ".../v1/projects/P/locations/L/workflows/W/executions/E/callbacks/C."
+        )
+    return None
+
+
+def callback_body(request: ApprovalRequest) -> dict:
+    """The JSON the workflow receives (contract: "The callback the workflow receives")."""
+    decision = request.final_decision
+    return {
+        "request_id": str(request.pk),
+        "decision": request.status,
+        "comment": decision.comment if decision else "",
+        "decided_by": decision.decided_by if decision else "",
+        "decided_at": iso_utc(decision.decided_at) if decision else None,
+    }
+
+
+def iso_utc(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What one POST to the callback URL came back with."""
+
+    status_code: int | None
+    error: str
+    duration_ms: int
+
+
+def post_callback(url: str, body: dict) -> Attempt:
+    started = time.monotonic()
+    try:
+        response = google.callback_session().post(
+            url, json=body, timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS)
+        )
+    except requests.Timeout:
+        return Attempt(None, "timed out", _elapsed_ms(started))
+    except requests.RequestException as error:
+        return Attempt(None, f"{type(error).__name__}: {_first_line(error)}", _elapsed_ms(started))
+    except Exception as error:
+        logger.exception("Callback could not be sent")
+        return Attempt(None, f"{type(error).__name__}: {_first_line(error)}", _elapsed_ms(started))
+    error = "" if response.ok else f"HTTP {response.status_code}: {response.text[:200]}"
+    return Attempt(response.status_code, error, _elapsed_ms(started))
+
+
+def _elapsed_ms(started: float) -> int:
+    return round((time.monotonic() - started) * 1000)
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).splitlines() or [""])[0][:300]
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Exponential backoff with jitter: about 10 s, 20 s, 40 s ... at most an hour."""
+    ceiling = min(MAX_RETRY_DELAY, FIRST_RETRY_DELAY * (2 ** max(0, attempts - 1)))
+    return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not a secret
+
+
+def next_state(request: ApprovalRequest, attempt: Attempt, now: datetime):
+    """The delivery state an attempt leads to: (status, next attempt time or None).
+
+    `request.delivery_client_errors` already counts this attempt's 400/401/403, if it was one.
+    """
+    code = attempt.status_code
+    if code is not None and 200 <= code < 300:
+        return DeliveryStatus.DELIVERED, None
+    if code in (404, 410):
+        return DeliveryStatus.GONE, None
+    if (
+        code is not None
+        and 400 <= code < 500
+        and code != 429
+        and request.delivery_client_errors >= MAX_CLIENT_ERRORS
+    ):
+        return DeliveryStatus.FAILED, None
+    if now > request.expires_at + GIVE_UP_GRACE:
+        return DeliveryStatus.FAILED, None
+    return DeliveryStatus.RETRYING, now + retry_delay(request.delivery_attempts)
+
+
+def send(request_id) -> str | None:
+    """Try to deliver one request's callback if it is due; return the new delivery state.
+
+    The row stays locked while the callback is sent, so two workers never send it at once; on
+    PostgreSQL a worker skips rows another one holds.
+    """
+    with transaction.atomic():
+        request = (
+            ApprovalRequest.objects.select_for_update(skip_locked=True)
+            .filter(pk=request_id, delivery_status__in=ACTIVE_STATES)
+            .first()
+        )
+        if request is None:
+            return None
+        return _attempt(request)
+
+
+def send_due(limit: int = 100) -> int:
+    """Send the callbacks whose next attempt is due; return how many were attempted."""
+    now = timezone.now()
+    due_ids = list(
+        ApprovalRequest.objects.filter(
+            delivery_status__in=ACTIVE_STATES, delivery_next_attempt_at__lte=now
+        )
+        .order_by("delivery_next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    attempted = 0
+    for request_id in due_ids:
+        if send(request_id) is not None:
+            attempted += 1
+    return attempted
+
+
+def _attempt(request: ApprovalRequest) -> str:
+    attempt = post_callback(request.callback_url, callback_body(request))
+    now = timezone.now()
+    request.delivery_attempts += 1
+    code = attempt.status_code
+    if code is not None and 400 <= code < 500 and code not in (404, 410, 429):
+        request.delivery_client_errors += 1
+    else:
+        request.delivery_client_errors = 0
+    status, next_at = next_state(request, attempt, now)
+    request.delivery_status = status
+    request.delivery_last_status_code = attempt.status_code
+    request.delivery_last_error = attempt.error
+    request.delivery_next_attempt_at = next_at
+    if status == DeliveryStatus.DELIVERED:
+        request.delivered_at = now
+    request.save(
+        update_fields=[
+            "delivery_status",
+            "delivery_attempts",
+            "delivery_client_errors",
+            "delivery_last_status_code",
+            "delivery_last_error",
+            "delivery_next_attempt_at",
+            "delivered_at",
+        ]
+    )
+    AuditEvent.objects.create(
+        request=request,
+        kind=(
+            AuditEvent.Kind.CALLBACK_SENT
+            if status == DeliveryStatus.DELIVERED
+            else AuditEvent.Kind.CALLBACK_FAILED
+        ),
+        actor="system",
+        at=now,
+        payload={
+            "attempt": request.delivery_attempts,
+            "status_code": attempt.status_code,
+            "error": attempt.error,
+            "duration_ms": attempt.duration_ms,
+            "delivery_status": status,
+        },
+    )
+    log = logger.error if status == DeliveryStatus.FAILED else logger.info
+    log(
+        "Callback attempt %s for request %s: %s (%s)",
+        request.delivery_attempts,
+        request.pk,
+        status,
+        attempt.error or attempt.status_code,
+        extra={
+            "json_fields": {
+                "request_id": str(request.pk),
+                "attempt": request.delivery_attempts,
+                "status_code": attempt.status_code,
+                "delivery_status": status,
+                "duration_ms": attempt.duration_ms,
+            }
+        },
+    )
+    return status

@@ -1,0 +1,30 @@
+"""Send the callbacks that are due: once (for a Cloud Run job), or in a loop."""
+
+import time
+
+from django.core.management.base import BaseCommand
+
+from approvals import delivery
+
+
+class Command(BaseCommand):
+    help = "Send every callback that is due, once, then exit 0 (--loop: keep going)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--loop", action="store_true", help="Keep running, pausing between passes."
+        )
+        parser.add_argument(
+            "--pause", type=float, default=5.0, help="Seconds between passes with --loop."
+        )
+
+    def handle(self, *args, loop=False, pause=5.0, verbosity=1, **options):
+        while True:
+            attempted = 0
+            while batch := delivery.send_due():
+                attempted += batch
+            if verbosity:
+                self.stdout.write(f"Attempted {attempted} callback(s).")
+            if not loop:
+                return
+            time.sleep(pause)

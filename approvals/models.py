@@ -1,0 +1,193 @@
+"""The approval domain's data: requests, who may decide them, decisions and the audit log.
+
+Models hold fields, constraints, indexes and small derived properties only. Every change of state
+goes through `approvals.services`, which writes the matching audit event in the same transaction.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Status(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    EXPIRED = "expired", "Expired"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Outcome(models.TextChoices):
+    APPROVED = "approved", "Approve"
+    REJECTED = "rejected", "Reject"
+
+
+class DeliveryStatus(models.TextChoices):
+    """The state of the callback to the waiting workflow (drawn in the README)."""
+
+    NONE = "none", "Nothing to send"
+    DUE = "due", "Due"
+    RETRYING = "retrying", "Retrying"
+    DELIVERED = "delivered", "Delivered"
+    GONE = "gone", "Gone (workflow no longer waits)"
+    FAILED = "failed", "Failed"
+
+
+class ApprovalRequest(models.Model):
+    """One pending decision that a workflow execution waits for, and its callback's delivery."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    callback_url = models.URLField(max_length=2000, unique=True)
+    title = models.CharField(max_length=200)
+    requester_email = models.EmailField(help_text="Stored lower-case; never allowed to decide.")
+    amount = models.DecimalField(max_digits=18, decimal_places=3, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    description = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    external_id = models.CharField(max_length=200, blank=True, db_index=True)
+    registered_by = models.CharField(
+        max_length=254, help_text="The API caller: a service account e-mail or 'api-token'."
+    )
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    delivery_status = models.CharField(
+        max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.NONE
+    )
+    delivery_attempts = models.PositiveIntegerField(default=0)
+    delivery_client_errors = models.PositiveSmallIntegerField(
+        default=0, help_text="400, 401 or 403 answers in a row; too many and delivery fails."
+    )
+    delivery_last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    delivery_last_error = models.TextField(blank=True)
+    delivery_next_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        permissions = [("decide_approvalrequest", "Can decide approval requests")]
+        indexes = [
+            # The inbox: pending requests, oldest first.
+            models.Index(fields=["status", "created_at"], name="approval_status_created"),
+            # The delivery pass: callbacks that are due, soonest first.
+            models.Index(
+                fields=["delivery_next_attempt_at"],
+                name="approval_delivery_due",
+                condition=models.Q(delivery_status__in=["due", "retrying"]),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount__isnull=True) | models.Q(amount__gte=0),
+                name="approval_amount_not_negative",
+            ),
+        ]
+
+    def __str__(self):
+        return self.title
+
+    @property
+    def is_expired(self) -> bool:
+        """Past its expiry while still pending: nobody may decide it any more."""
+        return self.status == Status.PENDING and self.expires_at <= timezone.now()
+
+    @property
+    def effective_status(self) -> str:
+        """The status as people and callers see it: expiry shows at once, without a sweeper."""
+        return Status.EXPIRED if self.is_expired else self.status
+
+    def get_effective_status_display(self) -> str:
+        return Status(self.effective_status).label
+
+    @property
+    def is_open(self) -> bool:
+        return self.effective_status == Status.PENDING
+
+    @property
+    def final_decision(self):
+        """The decision that closed the request, if any."""
+        decisions = [d for d in self.decisions.all() if d.outcome == self.status]
+        return decisions[-1] if decisions else None
+
+
+class Assignee(models.Model):
+    """A person named by the caller: when a request has any, only they may decide it."""
+
+    request = models.ForeignKey(ApprovalRequest, on_delete=models.CASCADE, related_name="assignees")
+    email = models.EmailField(help_text="Stored lower-case.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["request", "email"], name="assignee_once_per_request")
+        ]
+        indexes = [models.Index(fields=["email", "request"], name="assignee_email")]
+
+    def __str__(self):
+        return self.email
+
+
+class Decision(models.Model):
+    """One person's approval or rejection, a row of its own so a request can collect several."""
+
+    request = models.ForeignKey(ApprovalRequest, on_delete=models.PROTECT, related_name="decisions")
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    decided_by = models.EmailField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    comment = models.TextField(blank=True)
+    decided_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["decided_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["request", "decided_by"], name="decision_once_per_person"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.get_outcome_display()} by {self.decided_by}"
+
+
+class AuditEvent(models.Model):
+    """An append-only record of something that happened to a request."""
+
+    class Kind(models.TextChoices):
+        REGISTERED = "registered", "Registered"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        CANCELLED = "cancelled", "Cancelled"
+        EXPIRED = "expired", "Expired"
+        CALLBACK_SENT = "callback_sent", "Callback delivered"
+        CALLBACK_FAILED = "callback_failed", "Callback failed"
+
+    request = models.ForeignKey(
+        ApprovalRequest, on_delete=models.PROTECT, related_name="audit_events"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    actor = models.CharField(
+        max_length=254, help_text="Who did it: a person, a caller or 'system'."
+    )
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    payload = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+        indexes = [models.Index(fields=["request", "at"], name="audit_request_at")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} by {self.actor}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ValueError("Audit events are append-only; they cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Audit events are append-only; they cannot be deleted.")

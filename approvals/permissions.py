@@ -1,0 +1,83 @@
+"""Who may decide which request: the one place that answers it.
+
+The request page, the inbox query and `services.decide` all ask here, so the inbox never shows a
+request whose buttons the server would then refuse. The rules (contract, "People"): a person may
+decide a request when they hold `approvals.decide_approvalrequest`, are among its assignees when it
+names any, are not its requester (e-mails compared without case), and the request is still open.
+"""
+
+from django.db.models import Exists, OuterRef, QuerySet
+from django.utils import timezone
+
+from .models import ApprovalRequest, Assignee, Status
+
+DECIDE_PERMISSION = "approvals.decide_approvalrequest"
+
+
+def user_email(user) -> str:
+    return (getattr(user, "email", "") or "").strip().lower()
+
+
+def decision_refusal(user, request: ApprovalRequest) -> str | None:
+    """Why `user` may not decide `request` now, or None when they may."""
+    if not request.is_open:
+        return closed_message(request)
+    if not user.is_authenticated or not user.is_active:
+        return "Sign in to decide this request."
+    email = user_email(user)
+    if not email:
+        return "Your account has no e-mail address, so your decision could not be attributed."
+    if email == request.requester_email.lower():
+        return "You asked for this approval, so you cannot decide it yourself."
+    if not user.has_perm(DECIDE_PERMISSION):
+        return "You do not have permission to decide approval requests."
+    assignees = [assignee.email for assignee in request.assignees.all()]
+    if assignees and email not in assignees:
+        return "This request is assigned to other people."
+    return None
+
+
+def closed_message(request: ApprovalRequest) -> str:
+    """What people are told about a request that can no longer be decided."""
+    status = request.effective_status
+    if status == Status.EXPIRED:
+        return "This request expired before anyone decided it."
+    if status == Status.CANCELLED:
+        return "This request was cancelled by the workflow that asked for it."
+    decision = request.final_decision
+    if decision is not None:
+        return f"This request was already {decision.outcome} by {decision.decided_by}."
+    return f"This request is {request.get_effective_status_display().lower()}."
+
+
+def requests_awaiting(user) -> QuerySet[ApprovalRequest]:
+    """The open requests `user` may decide: the inbox. Same rules as `decision_refusal`."""
+    email = user_email(user)
+    if not (
+        user.is_authenticated and user.is_active and email and user.has_perm(DECIDE_PERMISSION)
+    ):
+        return ApprovalRequest.objects.none()
+    assigned_to_others = Exists(Assignee.objects.filter(request=OuterRef("pk"))) & ~Exists(
+        Assignee.objects.filter(request=OuterRef("pk"), email=email)
+    )
+    return (
+        ApprovalRequest.objects.filter(status=Status.PENDING, expires_at__gt=timezone.now())
+        .exclude(requester_email=email)
+        .exclude(assigned_to_others)
+        .prefetch_related("assignees")
+    )
+
+
+def can_see(user, request: ApprovalRequest) -> bool:
+    """People who may open a request's page: its possible deciders, its requester, auditors."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_staff or user.has_perm("approvals.view_approvalrequest"):
+        return True
+    email = user_email(user)
+    if email and email == request.requester_email.lower():
+        return True
+    if not user.has_perm(DECIDE_PERMISSION):
+        return False
+    assignees = [assignee.email for assignee in request.assignees.all()]
+    return not assignees or email in assignees

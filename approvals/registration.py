@@ -1,0 +1,245 @@
+"""What a workflow sends to register an approval: the checks, field by field.
+
+`parse()` turns the decoded JSON body of `POST /api/approvals` into a `Registration`, or raises
+`InvalidRegistration` with one message list per field, the shape the API answers with a 400. Every
+value a caller can send is either accepted as valid data or refused here, so nothing malformed
+reaches the database (PostgreSQL refuses NUL characters, for instance, with a 500 if unchecked).
+"""
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+from .delivery import callback_url_problem
+
+MAX_TITLE = 200
+MAX_DESCRIPTION = 10_000
+MAX_DETAILS_BYTES = 64 * 1024
+MAX_EXTERNAL_ID = 200
+MAX_ASSIGNEES = 100
+MIN_TIMEOUT = 60
+MAX_TIMEOUT = 31_536_000
+AMOUNT_MAX_DIGITS = 18
+AMOUNT_DECIMAL_PLACES = 3
+FIELDS = {
+    "callback_url",
+    "title",
+    "requester_email",
+    "amount",
+    "currency",
+    "description",
+    "details",
+    "assignees",
+    "external_id",
+    "timeout_seconds",
+}
+CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+
+
+@dataclass
+class Registration:
+    callback_url: str
+    title: str
+    requester_email: str
+    amount: Decimal | None = None
+    currency: str = ""
+    description: str = ""
+    details: dict = field(default_factory=dict)
+    assignees: list[str] = field(default_factory=list)
+    external_id: str = ""
+    timeout: timedelta = field(default_factory=lambda: timedelta(seconds=86400))
+
+
+class InvalidRegistration(Exception):
+    def __init__(
+        self, errors: dict[str, list[str]], message: str = "The request body is not valid."
+    ):
+        super().__init__(message)
+        self.message = message
+        self.errors = errors
+
+
+def parse(data) -> Registration:
+    if not isinstance(data, dict):
+        raise InvalidRegistration({}, "The request body must be a JSON object.")
+    errors: dict[str, list[str]] = {}
+
+    def check(name, parser, *, required=False):
+        value = data.get(name)
+        if value is None:
+            if required:
+                errors[name] = ["This field is required."]
+            return None
+        try:
+            return parser(value)
+        except ValueError as error:
+            errors[name] = [str(error)]
+            return None
+
+    for name in sorted(set(data) - FIELDS):
+        errors[name] = ["Unknown field."]
+
+    callback_url = check("callback_url", _callback_url, required=True)
+    title = check("title", _text(MAX_TITLE, required=True), required=True)
+    requester_email = check("requester_email", _email, required=True)
+    amount = check("amount", _amount)
+    currency = check("currency", _currency)
+    description = check("description", _text(MAX_DESCRIPTION))
+    details = check("details", _details)
+    assignees = check("assignees", _assignees)
+    external_id = check("external_id", _text(MAX_EXTERNAL_ID))
+    timeout_seconds = check("timeout_seconds", _timeout)
+
+    if amount is not None and not currency and "currency" not in errors:
+        errors["currency"] = ["A currency is required with an amount."]
+    if currency and amount is None and "amount" not in errors:
+        errors["amount"] = ["An amount is required with a currency."]
+    if errors:
+        raise InvalidRegistration(errors)
+    return Registration(
+        callback_url=callback_url,
+        title=title,
+        requester_email=requester_email,
+        amount=amount,
+        currency=currency or "",
+        description=description or "",
+        details=details or {},
+        assignees=assignees or [],
+        external_id=external_id or "",
+        timeout=timedelta(seconds=timeout_seconds or settings.APPROVALS_DEFAULT_TIMEOUT_SECONDS),
+    )
+
+
+def _string(value) -> str:
+    if not isinstance(value, str):
+        raise ValueError("Must be a string.")
+    _check_storable(value)
+    return value
+
+
+def _check_storable(value: str) -> None:
+    if "\x00" in value:
+        raise ValueError("Must not contain NUL characters.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("Must be valid Unicode (no lone surrogates).") from None
+
+
+def _text(max_length: int, required: bool = False):
+    def parse_text(value) -> str:
+        text = _string(value).strip()
+        if required and not text:
+            raise ValueError("Must not be empty.")
+        if len(text) > max_length:
+            raise ValueError(f"At most {max_length:,} characters.")
+        return text
+
+    return parse_text
+
+
+def _callback_url(value) -> str:
+    url = _string(value).strip()
+    problem = callback_url_problem(url)
+    if problem:
+        raise ValueError(problem)
+    return url
+
+
+def _email(value) -> str:
+    email = _string(value).strip()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValueError("Must be an e-mail address.") from None
+    return email.lower()
+
+
+def _amount(value) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError("Must be a number or a string holding one.")
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError("Must be a decimal number such as 12.50.") from None
+    if not amount.is_finite():
+        raise ValueError("Must be a finite number.")
+    if amount < 0:
+        raise ValueError("Must not be negative.")
+    _sign, digits, exponent = amount.normalize().as_tuple()
+    decimals = max(0, -exponent)
+    integer_digits = max(0, len(digits) + exponent)
+    if decimals > AMOUNT_DECIMAL_PLACES:
+        raise ValueError(f"At most {AMOUNT_DECIMAL_PLACES} decimal places.")
+    if integer_digits > AMOUNT_MAX_DIGITS - AMOUNT_DECIMAL_PLACES:
+        raise ValueError("Too large.")
+    return amount
+
+
+def _currency(value) -> str:
+    currency = _string(value).strip().upper()
+    if not CURRENCY_RE.match(currency):
+        raise ValueError("Must be a three-letter ISO 4217 code such as EUR.")
+    return currency
+
+
+def _details(value) -> dict:
+    if not isinstance(value, dict):
+        raise ValueError("Must be a JSON object.")
+    try:
+        serialized = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (ValueError, RecursionError):
+        raise ValueError(
+            "Must be plain JSON (no NaN or Infinity, not nested too deeply)."
+        ) from None
+    _check_strings(value)
+    if len(serialized.encode("utf-8")) > MAX_DETAILS_BYTES:
+        raise ValueError(f"At most {MAX_DETAILS_BYTES // 1024} KiB once serialized.")
+    return value
+
+
+def _check_strings(value) -> None:
+    """Every key and string in a JSON value must be storable (json.dumps bounded the depth)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            _check_storable(item)
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+
+
+def _assignees(value) -> list[str]:
+    if not isinstance(value, list):
+        raise ValueError("Must be a list of e-mail addresses.")
+    if len(value) > MAX_ASSIGNEES:
+        raise ValueError(f"At most {MAX_ASSIGNEES} assignees.")
+    emails = []
+    for item in value:
+        try:
+            email = _email(item)
+        except ValueError:
+            raise ValueError(f"{str(item)[:100]!r} is not an e-mail address.") from None
+        if email not in emails:
+            emails.append(email)
+    return emails
+
+
+def _timeout(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("Must be a whole number of seconds.")
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError("Must be a whole number of seconds.")
+    seconds = int(value)
+    if not MIN_TIMEOUT <= seconds <= MAX_TIMEOUT:
+        raise ValueError(f"Must be between {MIN_TIMEOUT} and {MAX_TIMEOUT:,} seconds.")
+    return seconds

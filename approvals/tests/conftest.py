@@ -1,0 +1,139 @@
+"""Shared stand-ins and helpers for the tests.
+
+google-auth reads GCE_METADATA_HOST and GCE_METADATA_IP once, when it is first imported, so the
+metadata stand-in's port is chosen and exported here, before anything imports google.auth.
+"""
+
+import os
+import tempfile
+
+from .standins import free_port
+
+METADATA_PORT = free_port()
+os.environ["GCE_METADATA_HOST"] = f"127.0.0.1:{METADATA_PORT}"
+os.environ["GCE_METADATA_IP"] = f"127.0.0.1:{METADATA_PORT}"
+os.environ.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
+os.environ["CLOUDSDK_CONFIG"] = tempfile.mkdtemp(prefix="approver-gcloud-")  # no gcloud ADC
+
+import google.auth.compute_engine._metadata as _gce_metadata  # noqa: E402
+import pytest  # noqa: E402
+from django.contrib.auth.models import Group, Permission  # noqa: E402
+
+from approvals import google as approvals_google  # noqa: E402
+from approvals.callback_receiver import CallbackReceiver  # noqa: E402
+
+from .standins import CertsServer, MetadataServer, SigningKey, TokenMinter  # noqa: E402
+
+assert os.environ["GCE_METADATA_HOST"] == _gce_metadata._GCE_METADATA_HOST, (
+    "google.auth was imported before the tests could point it at the metadata stand-in"
+)
+
+AUDIENCE = "https://approver.example.run.app"
+INVOKER = "workflow@demo-project.iam.gserviceaccount.com"
+API_TOKEN = "test-static-api-token"
+
+
+@pytest.fixture(scope="session")
+def metadata_server():
+    server = MetadataServer(port=METADATA_PORT).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def signing_key():
+    return SigningKey("test-key-1")
+
+
+@pytest.fixture(scope="session")
+def certs_server(signing_key):
+    server = CertsServer([signing_key]).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def receiver():
+    server = CallbackReceiver().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def minter(signing_key):
+    return TokenMinter(signing_key, AUDIENCE)
+
+
+@pytest.fixture(autouse=True)
+def approvals_settings(settings, receiver, certs_server, metadata_server):
+    """Every test runs against the stand-ins, with Google callback auth on."""
+    settings.APPROVALS_BASE_URL = "http://testserver"
+    settings.APPROVALS_OIDC_AUDIENCE = AUDIENCE
+    settings.APPROVALS_OIDC_CERTS_URL = certs_server.url
+    settings.APPROVALS_ALLOWED_INVOKERS = [INVOKER]
+    settings.APPROVALS_API_TOKEN = API_TOKEN
+    settings.APPROVALS_CALLBACK_URL_PREFIXES = [receiver.base_url + "/v1/"]
+    settings.APPROVALS_CALLBACK_AUTH = "google"
+    settings.APPROVALS_DEFAULT_TIMEOUT_SECONDS = 86400
+    approvals_google.reset_sessions()
+    yield settings
+    approvals_google.reset_sessions()
+
+
+@pytest.fixture
+def approvers_group(db):
+    group, _ = Group.objects.get_or_create(name="Approvers")
+    group.permissions.add(
+        Permission.objects.get(
+            codename="decide_approvalrequest", content_type__app_label="approvals"
+        )
+    )
+    return group
+
+
+@pytest.fixture
+def make_user(db, approvers_group, django_user_model):
+    def make(username, email=None, approver=True, **extra):
+        user = django_user_model.objects.create_user(
+            username,
+            email if email is not None else f"{username}@example.com",
+            "pw-" + username,
+            **extra,
+        )
+        if approver:
+            user.groups.add(approvers_group)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def manager(make_user):
+    return make_user("manager")
+
+
+@pytest.fixture
+def register(client, receiver):
+    """Register an approval through the API with the static token; returns the JSON answer."""
+    counter = iter(range(1, 10_000))
+
+    def post(**fields):
+        body = {
+            "callback_url": receiver.callback_url(f"exec-{next(counter)}"),
+            "title": "Team offsite",
+            "requester_email": "alice@example.com",
+            "amount": "120.50",
+            "currency": "EUR",
+        }
+        body.update(fields)
+        body = {key: value for key, value in body.items() if value is not None}
+        response = client.post(
+            "/api/approvals",
+            body,
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {API_TOKEN}"},
+        )
+        assert response.status_code in (200, 201), response.content
+        return response.json()
+
+    return post

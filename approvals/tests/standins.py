@@ -1,0 +1,200 @@
+"""Local HTTP stand-ins for Google's endpoints, so google-auth's real code runs in the tests.
+
+* `MetadataServer`: the GCE/Cloud Run metadata server that google-auth asks for the project id
+  and the service account's access token (google-auth reads GCE_METADATA_HOST/IP).
+* `CertsServer`: Google's ID-token signing certs (`APPROVALS_OIDC_CERTS_URL`), with a test key
+  whose private half `TokenMinter` signs ID tokens with, through google-auth's own JWT encoder.
+
+The Workflows callback endpoint's stand-in is `approvals.callback_receiver`, shared with make run.
+"""
+
+import datetime
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from google.auth import crypt, jwt
+
+SERVICE_ACCOUNT = "approver@demo-project.iam.gserviceaccount.com"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, handler, port: int = 0):
+        super().__init__(("127.0.0.1", port), handler)
+        self.hits: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def count(self, path: str) -> None:
+        with self.lock:
+            self.hits[path] = self.hits.get(path, 0) + 1
+
+    def start(self):
+        threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
+        return self
+
+    def stop(self):
+        self.shutdown()
+        self.server_close()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+def _answer(handler: BaseHTTPRequestHandler, status: int, body, headers=None) -> None:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    handler.send_response(status)
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
+class _MetadataHandler(BaseHTTPRequestHandler):
+    server: "MetadataServer"
+
+    def do_GET(self):
+        path = self.path.split("?")[0]
+        self.server.count(path)
+        flavor = {"Metadata-Flavor": "Google"}
+        if self.headers.get("Metadata-Flavor") != "Google":
+            _answer(self, 403, b"Missing Metadata-Flavor header", flavor)
+        elif path == "/":
+            _answer(self, 200, b"ok", flavor)
+        elif path == "/computeMetadata/v1/project/project-id":
+            _answer(self, 200, b"demo-project", flavor)
+        elif path == "/computeMetadata/v1/universe/universe-domain":
+            _answer(self, 200, b"googleapis.com", flavor)
+        elif path == "/computeMetadata/v1/instance/service-accounts/default/":
+            info = {"email": SERVICE_ACCOUNT, "aliases": ["default"], "scopes": self.server.scopes}
+            _answer(self, 200, info, {**flavor, "Content-Type": "application/json"})
+        elif path == "/computeMetadata/v1/instance/service-accounts/default/token":
+            with self.server.lock:
+                self.server.issued += 1
+                token = f"test-access-token-{self.server.issued}"
+            body = {"access_token": token, "expires_in": 3599, "token_type": "Bearer"}
+            _answer(self, 200, body, {**flavor, "Content-Type": "application/json"})
+        else:
+            _answer(self, 404, b"not found", flavor)
+
+    def log_message(self, format, *args):  # noqa: A002
+        pass
+
+
+class MetadataServer(_Server):
+    TOKEN_PATH = "/computeMetadata/v1/instance/service-accounts/default/token"
+
+    def __init__(self, port: int = 0):
+        super().__init__(_MetadataHandler, port)
+        self.issued = 0
+        self.scopes = ["https://www.googleapis.com/auth/cloud-platform"]
+
+    @property
+    def token_fetches(self) -> int:
+        return self.hits.get(self.TOKEN_PATH, 0)
+
+    def last_token(self) -> str:
+        return f"test-access-token-{self.issued}"
+
+
+class _CertsHandler(BaseHTTPRequestHandler):
+    server: "CertsServer"
+
+    def do_GET(self):
+        self.server.count(self.path)
+        _answer(
+            self,
+            200,
+            self.server.certs,
+            {"Content-Type": "application/json", "Cache-Control": "public, max-age=3600"},
+        )
+
+    def log_message(self, format, *args):  # noqa: A002
+        pass
+
+
+class SigningKey:
+    """An RSA key with a self-signed X.509 cert, published the way Google publishes its certs."""
+
+    def __init__(self, key_id: str):
+        self.key_id = key_id
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.private_pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "approver test signer")])
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .sign(key, hashes.SHA256())
+        )
+        self.cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+        self.signer = crypt.RSASigner.from_string(self.private_pem, key_id=key_id)
+
+
+class CertsServer(_Server):
+    PATH = "/oauth2/v1/certs"
+
+    def __init__(self, keys: list[SigningKey]):
+        super().__init__(_CertsHandler)
+        self.certs = {key.key_id: key.cert_pem for key in keys}
+
+    @property
+    def url(self) -> str:
+        return self.base_url + self.PATH
+
+    @property
+    def fetches(self) -> int:
+        return self.hits.get(self.PATH, 0)
+
+
+class TokenMinter:
+    """Signs Google-style ID tokens with a test key, through google-auth's JWT encoder."""
+
+    def __init__(self, key: SigningKey, audience: str):
+        self.key = key
+        self.audience = audience
+
+    def claims(self, **overrides) -> dict:
+        now = int(time.time())
+        claims = {
+            "iss": "https://accounts.google.com",
+            "aud": self.audience,
+            "azp": "1234567890",
+            "sub": "1234567890",
+            "email": "workflow@demo-project.iam.gserviceaccount.com",
+            "email_verified": True,
+            "iat": now,
+            "exp": now + 3600,
+        }
+        claims.update(overrides)
+        return {key: value for key, value in claims.items() if value is not None}
+
+    def token(self, signer=None, **overrides) -> str:
+        return jwt.encode(signer or self.key.signer, self.claims(**overrides)).decode()

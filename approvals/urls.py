@@ -1,0 +1,17 @@
+"""URLs of the approvals app: the manager's pages and the workflows' JSON API."""
+
+from django.urls import path, re_path
+
+from . import api, views
+
+app_name = "approvals"
+
+urlpatterns = [
+    path("", views.inbox, name="inbox"),
+    path("approvals/<uuid:request_id>/", views.detail, name="detail"),
+    path("approvals/<uuid:request_id>/decide", views.decide, name="decide"),
+    path("api/approvals", api.approvals, name="api-approvals"),
+    path("api/approvals/<uuid:request_id>", api.approval, name="api-approval"),
+    path("api/approvals/<uuid:request_id>/cancel", api.cancel, name="api-cancel"),
+    re_path(r"^api/", api.not_found),
+]

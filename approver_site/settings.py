@@ -1,0 +1,189 @@
+"""The one settings module, read from the environment.
+
+Every variable is listed in the README ("Configuration"); the names and defaults are part of the
+outside contract. Local runs (`make run`) and tests set them; on Cloud Run they come from the
+service's environment and Secret Manager.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(
+        f"{name} must be one of 1/0, true/false, yes/no, on/off; got {value!r}"
+    )
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number; got {value!r}") from None
+
+
+DEBUG = env_bool("DJANGO_DEBUG")
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY is required unless DJANGO_DEBUG is on.")
+    SECRET_KEY = "django-insecure-local-only-key-never-used-in-production"  # noqa: S105
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "approvals",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "approver_site.urls"
+WSGI_APPLICATION = "approver_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Connections are kept for a minute and checked before reuse, so that a restarted database
+# (a Cloud SQL maintenance window) costs one failed check, not a restart of the app.
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", "").strip() or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        conn_max_age=60,
+        conn_health_checks=True,
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "approvals:inbox"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+
+# Cloud Run terminates TLS and forwards the original scheme in this header.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# --- The approvals app (contract: ../shared/contract.md) ---------------------------------------
+
+APPROVALS_BASE_URL = os.environ.get("APPROVALS_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+APPROVALS_OIDC_AUDIENCE = os.environ.get("APPROVALS_OIDC_AUDIENCE", "") or APPROVALS_BASE_URL
+APPROVALS_ALLOWED_INVOKERS = [email.lower() for email in env_list("APPROVALS_ALLOWED_INVOKERS")]
+APPROVALS_OIDC_CERTS_URL = os.environ.get(
+    "APPROVALS_OIDC_CERTS_URL", "https://www.googleapis.com/oauth2/v1/certs"
+)
+APPROVALS_API_TOKEN = os.environ.get("APPROVALS_API_TOKEN", "")
+APPROVALS_CALLBACK_URL_PREFIXES = env_list(
+    "APPROVALS_CALLBACK_URL_PREFIXES", "https://workflowexecutions.googleapis.com/v1/"
+)
+APPROVALS_CALLBACK_AUTH = os.environ.get("APPROVALS_CALLBACK_AUTH", "google").strip().lower()
+if APPROVALS_CALLBACK_AUTH not in {"google", "none"}:
+    raise ImproperlyConfigured("APPROVALS_CALLBACK_AUTH must be 'google' or 'none'.")
+APPROVALS_DEFAULT_TIMEOUT_SECONDS = env_int("APPROVALS_DEFAULT_TIMEOUT_SECONDS", 86400)
+APPROVALS_IAP_AUDIENCE = os.environ.get("APPROVALS_IAP_AUDIENCE", "")
+
+# --- Logging -------------------------------------------------------------------------------------
+
+# On Cloud Run (K_SERVICE is set there) log lines are structured JSON on stdout, which Cloud
+# Logging parses; the library's StructuredLogHandler writes them synchronously, which survives
+# Cloud Run's CPU throttling between requests. Locally, plain readable lines.
+ON_CLOUD_RUN = bool(os.environ.get("K_SERVICE"))
+LOG_LEVEL = os.environ.get("DJANGO_LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "console": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "default": (
+            {
+                "class": "google.cloud.logging_v2.handlers.StructuredLogHandler",
+                "project_id": os.environ.get("GOOGLE_CLOUD_PROJECT") or None,
+            }
+            if ON_CLOUD_RUN
+            else {"class": "logging.StreamHandler", "formatter": "console"}
+        ),
+    },
+    "root": {"handlers": ["default"], "level": LOG_LEVEL},
+    "loggers": {
+        # Django's own loggers propagate to the root handler; no second handler, no line twice.
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+    },
+}
