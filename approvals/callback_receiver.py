@@ -8,13 +8,14 @@ Never deployed: on Google Cloud the callbacks go to workflowexecutions.googleapi
 import json
 import threading
 from dataclasses import dataclass
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 @dataclass
 class ReceivedCallback:
     path: str
-    headers: dict
+    headers: Message  # case-insensitive, as HTTP headers are
     body: object
 
 
@@ -67,7 +68,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw)
         except ValueError:
             body = raw.decode("utf-8", "replace")
-        received = ReceivedCallback(self.path, dict(self.headers), body)
+        received = ReceivedCallback(self.path, self.headers, body)
         status = self.server.next_status(self.path)
         if status < 300:
             with self.server.lock:

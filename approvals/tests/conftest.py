@@ -18,6 +18,8 @@ os.environ["CLOUDSDK_CONFIG"] = tempfile.mkdtemp(prefix="approver-gcloud-")  # n
 import google.auth.compute_engine._metadata as _gce_metadata  # noqa: E402
 import pytest  # noqa: E402
 from django.contrib.auth.models import Group, Permission  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.test import override_settings  # noqa: E402
 
 from approvals import google as approvals_google  # noqa: E402
 from approvals.callback_receiver import CallbackReceiver  # noqa: E402
@@ -31,6 +33,15 @@ assert os.environ["GCE_METADATA_HOST"] == _gce_metadata._GCE_METADATA_HOST, (
 AUDIENCE = "https://approver.example.run.app"
 INVOKER = "workflow@demo-project.iam.gserviceaccount.com"
 API_TOKEN = "test-static-api-token"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def collected_static_files(tmp_path_factory):
+    """Pages use the production static storage (a manifest of hashed names), as built in the
+    container; collect once, into this run's own folder, so templates resolve `{% static %}`."""
+    with override_settings(STATIC_ROOT=tmp_path_factory.mktemp("static")):
+        call_command("collectstatic", interactive=False, verbosity=0)
+        yield
 
 
 @pytest.fixture(scope="session")

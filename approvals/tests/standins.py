@@ -60,8 +60,9 @@ class _Server(ThreadingHTTPServer):
 
 def _answer(handler: BaseHTTPRequestHandler, status: int, body, headers=None) -> None:
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = {"Content-Type": "application/text", **(headers or {})}
     handler.send_response(status)
-    for name, value in (headers or {}).items():
+    for name, value in headers.items():
         handler.send_header(name, value)
     handler.send_header("Content-Length", str(len(data)))
     handler.end_headers()
@@ -83,11 +84,12 @@ class _MetadataHandler(BaseHTTPRequestHandler):
             _answer(self, 200, b"demo-project", flavor)
         elif path == "/computeMetadata/v1/universe/universe-domain":
             _answer(self, 200, b"googleapis.com", flavor)
-        elif path == "/computeMetadata/v1/instance/service-accounts/default/":
+        elif path in self.server.account_paths(""):
             info = {"email": SERVICE_ACCOUNT, "aliases": ["default"], "scopes": self.server.scopes}
             _answer(self, 200, info, {**flavor, "Content-Type": "application/json"})
-        elif path == "/computeMetadata/v1/instance/service-accounts/default/token":
+        elif path in self.server.account_paths("token"):
             with self.server.lock:
+                self.server.token_fetches += 1
                 self.server.issued += 1
                 token = f"test-access-token-{self.server.issued}"
             body = {"access_token": token, "expires_in": 3599, "token_type": "Bearer"}
@@ -100,16 +102,19 @@ class _MetadataHandler(BaseHTTPRequestHandler):
 
 
 class MetadataServer(_Server):
-    TOKEN_PATH = "/computeMetadata/v1/instance/service-accounts/default/token"
-
     def __init__(self, port: int = 0):
         super().__init__(_MetadataHandler, port)
         self.issued = 0
+        self.token_fetches = 0
         self.scopes = ["https://www.googleapis.com/auth/cloud-platform"]
 
-    @property
-    def token_fetches(self) -> int:
-        return self.hits.get(self.TOKEN_PATH, 0)
+    @staticmethod
+    def account_paths(leaf: str) -> set[str]:
+        """google-auth asks for the account as "default" first, then by its e-mail."""
+        return {
+            f"/computeMetadata/v1/instance/service-accounts/{account}/{leaf}"
+            for account in ("default", SERVICE_ACCOUNT)
+        }
 
     def last_token(self) -> str:
         return f"test-access-token-{self.issued}"

@@ -1,0 +1,226 @@
+"""The callback to the waiting workflow: its body, its token, and what each answer leads to."""
+
+import datetime
+from urllib.parse import urlsplit
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from approvals import delivery, services
+from approvals.models import ApprovalRequest, AuditEvent, DeliveryStatus
+
+from .standins import free_port
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def path_of(created):
+    return urlsplit(ApprovalRequest.objects.get(pk=created["id"]).callback_url).path
+
+
+def make_due_now(created):
+    ApprovalRequest.objects.filter(pk=created["id"]).update(delivery_next_attempt_at=timezone.now())
+
+
+def test_the_callback_carries_the_decision_and_a_google_access_token(
+    register, manager, receiver, metadata_server
+):
+    created = register()
+
+    decision = services.decide(created["id"], manager, "approved", "Looks right")
+
+    [callback] = receiver.received
+    assert callback.path == path_of(created)
+    assert callback.headers["Content-Type"] == "application/json"
+    assert callback.headers["Authorization"] == f"Bearer {metadata_server.last_token()}"
+    assert callback.body == {
+        "request_id": created["id"],
+        "decision": "approved",
+        "comment": "Looks right",
+        "decided_by": "manager@example.com",
+        "decided_at": decision.decided_at.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    request = ApprovalRequest.objects.get(pk=created["id"])
+    assert request.delivery_status == DeliveryStatus.DELIVERED
+    assert request.delivery_attempts == 1
+    assert request.delivered_at is not None
+    event = request.audit_events.get(kind=AuditEvent.Kind.CALLBACK_SENT)
+    assert event.payload["status_code"] == 200 and event.payload["attempt"] == 1
+    assert "token" not in str(event.payload).lower()
+
+
+def test_one_token_fetch_serves_many_callbacks(register, manager, receiver, metadata_server):
+    before = metadata_server.token_fetches
+    created = [register() for _ in range(15)]
+
+    for each in created:
+        services.decide(each["id"], manager, "approved", "")
+
+    assert len(receiver.received) == 15
+    assert metadata_server.token_fetches - before == 1
+    assert {c.headers["Authorization"] for c in receiver.received} == {
+        f"Bearer {metadata_server.last_token()}"
+    }
+
+
+def test_without_google_auth_no_authorization_header_is_sent(register, manager, receiver, approvals_settings):
+    approvals_settings.APPROVALS_CALLBACK_AUTH = "none"
+    created = register()
+    services.decide(created["id"], manager, "approved", "")
+    assert "Authorization" not in receiver.received[0].headers
+
+
+@pytest.mark.parametrize(
+    ("answer", "state"),
+    [(503, DeliveryStatus.RETRYING), (429, DeliveryStatus.RETRYING), (500, DeliveryStatus.RETRYING),
+     (404, DeliveryStatus.GONE), (410, DeliveryStatus.GONE), (401, DeliveryStatus.RETRYING)],
+)
+def test_each_answer_leads_to_its_delivery_state(register, manager, receiver, answer, state):
+    created = register()
+    # Three times: on a 401 google-auth refreshes the token and tries again by itself.
+    receiver.answers[path_of(created)] = [answer] * 3
+
+    services.decide(created["id"], manager, "approved", "")
+
+    request = ApprovalRequest.objects.get(pk=created["id"])
+    assert request.status == "approved"  # the decision stands whatever the callback did
+    assert request.delivery_status == state
+    assert request.delivery_last_status_code == answer
+    assert f"HTTP {answer}" in request.delivery_last_error
+    failed = request.audit_events.get(kind=AuditEvent.Kind.CALLBACK_FAILED)
+    assert failed.payload["status_code"] == answer
+    if state == DeliveryStatus.RETRYING:
+        assert request.delivery_next_attempt_at > timezone.now()
+    else:
+        assert request.delivery_next_attempt_at is None
+
+
+def test_a_failed_callback_is_shown_on_the_page_and_sent_again_by_the_command(
+    client, register, manager, receiver
+):
+    created = register()
+    receiver.answers[path_of(created)] = [503]
+    client.force_login(manager)
+
+    response = client.post(f"/approvals/{created['id']}/decide", {"outcome": "approved"}, follow=True)
+
+    messages = " ".join(str(m) for m in response.context["messages"])
+    assert "could not be told yet" in messages and "sent again automatically" in messages
+    page = client.get(f"/approvals/{created['id']}/").content.decode()
+    assert "callback failed" in page
+    assert receiver.received == []
+
+    make_due_now(created)
+    call_command("deliver_callbacks", verbosity=0)
+
+    request = ApprovalRequest.objects.get(pk=created["id"])
+    assert request.delivery_status == DeliveryStatus.DELIVERED
+    assert request.delivery_attempts == 2
+    assert [c.body["decision"] for c in receiver.received] == ["approved"]
+    assert "delivered" in client.get(f"/approvals/{created['id']}/").content.decode()
+
+
+def test_the_command_leaves_callbacks_that_are_not_due_yet(register, manager, receiver):
+    created = register()
+    receiver.answers[path_of(created)] = [503]
+    services.decide(created["id"], manager, "approved", "")
+
+    call_command("deliver_callbacks", verbosity=0)
+
+    assert receiver.received == []
+    assert ApprovalRequest.objects.get(pk=created["id"]).delivery_attempts == 1
+
+
+def test_the_command_never_sends_for_undecided_or_delivered_requests(register, manager, receiver):
+    register()
+    delivered = register()
+    services.decide(delivered["id"], manager, "approved", "")
+
+    call_command("deliver_callbacks", verbosity=0)
+
+    assert len(receiver.received) == 1
+
+
+def test_an_unreachable_endpoint_is_retried(register, manager, approvals_settings):
+    dead = f"http://127.0.0.1:{free_port()}/v1/"
+    approvals_settings.APPROVALS_CALLBACK_URL_PREFIXES = [dead]
+    created = register(
+        callback_url=dead + "projects/p/locations/l/workflows/w/executions/e/callbacks/c"
+    )
+
+    services.decide(created["id"], manager, "approved", "")
+
+    request = ApprovalRequest.objects.get(pk=created["id"])
+    assert request.delivery_status == DeliveryStatus.RETRYING
+    assert request.delivery_last_status_code is None
+    assert "ConnectionError" in request.delivery_last_error
+
+
+def test_repeated_client_errors_end_in_failed(register, manager, receiver):
+    created = register()
+    receiver.answers[path_of(created)] = [403] * delivery.MAX_CLIENT_ERRORS
+    services.decide(created["id"], manager, "approved", "")
+
+    for _ in range(delivery.MAX_CLIENT_ERRORS - 1):
+        make_due_now(created)
+        call_command("deliver_callbacks", verbosity=0)
+
+    request = ApprovalRequest.objects.get(pk=created["id"])
+    assert request.delivery_status == DeliveryStatus.FAILED
+    assert request.delivery_attempts == delivery.MAX_CLIENT_ERRORS
+    assert receiver.received == []
+
+
+def test_delivery_gives_up_once_the_workflow_stopped_waiting(register, manager, receiver):
+    created = register()
+    receiver.answers[path_of(created)] = [503, 503]
+    services.decide(created["id"], manager, "approved", "")
+    ApprovalRequest.objects.filter(pk=created["id"]).update(
+        expires_at=timezone.now() - delivery.GIVE_UP_GRACE - datetime.timedelta(minutes=1),
+        delivery_next_attempt_at=timezone.now(),
+    )
+
+    call_command("deliver_callbacks", verbosity=0)
+
+    assert ApprovalRequest.objects.get(pk=created["id"]).delivery_status == DeliveryStatus.FAILED
+
+
+def test_backoff_grows_and_is_bounded():
+    delays = [delivery.retry_delay(n) for n in range(1, 30)]
+    assert delivery.FIRST_RETRY_DELAY / 2 <= delays[0] <= delivery.FIRST_RETRY_DELAY
+    assert all(d <= delivery.MAX_RETRY_DELAY for d in delays)
+    assert delays[-1] >= delivery.MAX_RETRY_DELAY / 2
+
+
+def test_the_api_reports_the_delivery(client, register, manager, receiver):
+    from .conftest import API_TOKEN
+
+    created = register()
+    receiver.answers[path_of(created)] = [503]
+    services.decide(created["id"], manager, "rejected", "Too much")
+
+    state = client.get(
+        f"/api/approvals/{created['id']}", headers={"Authorization": f"Bearer {API_TOKEN}"}
+    ).json()
+
+    assert state["status"] == "rejected"
+    assert state["decided_by"] == "manager@example.com"
+    assert state["comment"] == "Too much"
+    assert state["delivery"]["status"] == "retrying"
+    assert state["delivery"]["attempts"] == 1
+    assert "HTTP 503" in state["delivery"]["last_error"]
+
+
+def test_a_401_makes_google_auth_refresh_the_token_and_try_again(
+    register, manager, receiver, metadata_server
+):
+    created = register()
+    receiver.answers[path_of(created)] = [401]
+    before = metadata_server.token_fetches
+
+    services.decide(created["id"], manager, "approved", "")
+
+    assert ApprovalRequest.objects.get(pk=created["id"]).delivery_status == DeliveryStatus.DELIVERED
+    assert metadata_server.token_fetches - before == 2  # the first token, then a fresh one
+    assert receiver.received[0].headers["Authorization"] == f"Bearer {metadata_server.last_token()}"
