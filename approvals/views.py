@@ -85,14 +85,19 @@ def decide(request, request_id):
     approval = _visible_request(request.user, request_id)
     form = DecisionForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "The decision was not recorded: see below.")
+        messages.error(request, "Your decision was not recorded: see below.")
         return _render_detail(request, approval, form, status=400)
     try:
         decision = services.decide(
             approval.pk, request.user, form.cleaned_data["outcome"], form.cleaned_data["comment"]
         )
-    except services.DecisionRefused as refused:
-        messages.error(request, f"The decision was not recorded. {refused}")
+    except services.DecisionRefused:
+        # The page's notice says why (it is asked again); keep what the person typed.
+        comment = form.cleaned_data["comment"].strip()
+        message = "Your decision was not recorded."
+        if comment:
+            message += f" Your comment was: “{comment}”"
+        messages.error(request, message)
         return _render_detail(request, _visible_request(request.user, request_id), status=409)
     approval.refresh_from_db(fields=["delivery_status", "delivery_last_error"])
     messages.success(request, f"You {decision.outcome} “{approval.title}”.")

@@ -86,6 +86,8 @@ def approvals_settings(settings, receiver, certs_server, metadata_server):
     settings.APPROVALS_CALLBACK_URL_PREFIXES = [receiver.base_url + "/v1/"]
     settings.APPROVALS_CALLBACK_AUTH = "google"
     settings.APPROVALS_DEFAULT_TIMEOUT_SECONDS = 86400
+    # Hashing test passwords with the production hasher costs half a second per user.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     approvals_google.reset_sessions()
     yield settings
     approvals_google.reset_sessions()

@@ -57,13 +57,6 @@ def browser():
             playwright.stop()
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    """Users are made and sign in several times a test; the production hasher's 0.5 s a hash
-    would dominate the run. Autouse, so it is in place before `make_user` hashes anything."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def live(live_server, transactional_db, approvals_settings):
     """The live server, with answers' `url` pointing at it. The server runs in a thread of this
@@ -271,7 +264,7 @@ def test_a_rejection_without_a_comment_is_refused_then_a_commented_one_is_sent(
 
     page.get_by_role("button", name="Reject").click()
 
-    expect(page.get_by_role("status")).to_contain_text("The decision was not recorded")
+    expect(page.get_by_role("status")).to_contain_text("Your decision was not recorded")
     expect(page.get_by_role("alert")).to_contain_text("a comment is required")
     expect(page.get_by_role("button", name="Reject")).to_be_visible()
     shot(page, "reject-without-comment")
@@ -352,7 +345,8 @@ def test_a_decided_request_is_read_only_and_says_who_decided(
     sign_in(page, live, "bob")
     page.goto(created["url"])
 
-    expect(page.get_by_text("This request was already approved by manager@example.com.")).to_be_visible()
+    notice = page.get_by_text("This request was already approved by manager@example.com.")
+    expect(notice).to_be_visible()
     expect(page.locator(".badge")).to_have_text("Approved")
     expect(page.get_by_text("Approved in the weekly review.")).to_be_visible()
     expect(page.get_by_role("button", name="Approve")).to_have_count(0)
@@ -380,7 +374,8 @@ def test_a_decision_from_a_page_opened_before_another_approver_decided_is_refuse
     bob.get_by_label("Comment").fill("Too expensive.")
     bob.get_by_role("button", name="Reject").click()
 
-    expect(bob.get_by_role("status")).to_contain_text("The decision was not recorded.")
+    expect(bob.get_by_role("status")).to_contain_text("Your decision was not recorded.")
+    expect(bob.get_by_role("status")).to_contain_text("Your comment was: “Too expensive.”")
     expect(bob.get_by_text("already approved by manager@example.com").first).to_be_visible()
     expect(bob.get_by_role("button", name="Reject")).to_have_count(0)
     shot(bob, "stale-decision-refused")

@@ -4,6 +4,7 @@ import datetime
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.management import call_command
 from django.utils import timezone
 
 from approvals import permissions, services
@@ -15,12 +16,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def decide_page(client, user, request_id, outcome, comment=""):
     client.force_login(user)
-    return client.post(
-        f"/approvals/{request_id}/decide", {"outcome": outcome, "comment": comment}
-    )
+    return client.post(f"/approvals/{request_id}/decide", {"outcome": outcome, "comment": comment})
 
 
-def test_an_approver_approves_through_the_page_and_the_workflow_is_told(client, register, manager, receiver):
+def test_an_approver_approves_through_the_page_and_the_workflow_is_told(
+    client, register, manager, receiver
+):
     created = register()
 
     response = decide_page(client, manager, created["id"], "approved", "Fine by me")
@@ -118,7 +119,9 @@ def test_an_account_without_an_email_cannot_decide(register, make_user):
         services.decide(created["id"], nameless, "approved", "")
 
 
-def test_a_second_decision_is_refused_with_who_was_first(client, register, manager, make_user, receiver):
+def test_a_second_decision_is_refused_with_who_was_first(
+    client, register, manager, make_user, receiver
+):
     created = register()
     services.decide(created["id"], manager, "approved", "ok")
     second = make_user("second")
@@ -207,7 +210,7 @@ def test_the_request_page_shows_the_details_escaped_as_a_table(client, register,
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert" not in html
     assert '<a href="https://example.com/r.pdf"' in html
     assert 'href="javascript:' not in html
-    assert "<th scope=\"row\">cost_center</th>" in html
+    assert '<th scope="row">cost_center</th>' in html
     assert "alice@example.com" in html and "120.50 EUR" in html
     for label in ("Comment", "Approve", "Reject"):
         assert label in html
@@ -229,3 +232,23 @@ def test_decisions_need_the_csrf_token(register, manager):
     response = strict.post(f"/approvals/{created['id']}/decide", {"outcome": "approved"})
     assert response.status_code == 403
     assert not Decision.objects.exists()
+
+
+def test_the_migration_creates_the_approvers_group_with_the_decision(django_user_model):
+    from django.contrib.auth.models import Group
+
+    call_command("migrate", "approvals", "0001", verbosity=0)  # earlier tests may have flushed it
+    assert not Group.objects.filter(name="Approvers").exists()
+    call_command("migrate", "approvals", verbosity=0)
+
+    group = Group.objects.get(name="Approvers")
+    person = django_user_model.objects.create_user("fresh", "fresh@example.com", "pw")
+    person.groups.add(group)
+    assert django_user_model.objects.get(pk=person.pk).has_perm("approvals.decide_approvalrequest")
+
+
+def test_error_pages_are_the_apps_own(client, manager):
+    client.force_login(manager)
+    response = client.get("/approvals/00000000-0000-0000-0000-000000000000/")
+    assert response.status_code == 404
+    assert "Back to the inbox" in response.content.decode()

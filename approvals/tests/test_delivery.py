@@ -64,7 +64,9 @@ def test_one_token_fetch_serves_many_callbacks(register, manager, receiver, meta
     }
 
 
-def test_without_google_auth_no_authorization_header_is_sent(register, manager, receiver, approvals_settings):
+def test_without_google_auth_no_authorization_header_is_sent(
+    register, manager, receiver, approvals_settings
+):
     approvals_settings.APPROVALS_CALLBACK_AUTH = "none"
     created = register()
     services.decide(created["id"], manager, "approved", "")
@@ -73,8 +75,14 @@ def test_without_google_auth_no_authorization_header_is_sent(register, manager, 
 
 @pytest.mark.parametrize(
     ("answer", "state"),
-    [(503, DeliveryStatus.RETRYING), (429, DeliveryStatus.RETRYING), (500, DeliveryStatus.RETRYING),
-     (404, DeliveryStatus.GONE), (410, DeliveryStatus.GONE), (401, DeliveryStatus.RETRYING)],
+    [
+        (503, DeliveryStatus.RETRYING),
+        (429, DeliveryStatus.RETRYING),
+        (500, DeliveryStatus.RETRYING),
+        (404, DeliveryStatus.GONE),
+        (410, DeliveryStatus.GONE),
+        (401, DeliveryStatus.RETRYING),
+    ],
 )
 def test_each_answer_leads_to_its_delivery_state(register, manager, receiver, answer, state):
     created = register()
@@ -103,7 +111,9 @@ def test_a_failed_callback_is_shown_on_the_page_and_sent_again_by_the_command(
     receiver.answers[path_of(created)] = [503]
     client.force_login(manager)
 
-    response = client.post(f"/approvals/{created['id']}/decide", {"outcome": "approved"}, follow=True)
+    response = client.post(
+        f"/approvals/{created['id']}/decide", {"outcome": "approved"}, follow=True
+    )
 
     messages = " ".join(str(m) for m in response.context["messages"])
     assert "could not be told yet" in messages and "sent again automatically" in messages

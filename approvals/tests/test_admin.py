@@ -1,0 +1,114 @@
+"""The auditor's view in the Django admin: everything visible, nothing writable."""
+
+import pytest
+
+from approvals import services
+from approvals.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def auditor(admin_user, client):
+    admin_user.email = "auditor@example.com"
+    admin_user.save()
+    client.force_login(admin_user)
+    return admin_user
+
+
+def test_requests_are_listed_with_status_decider_and_delivery(client, auditor, register, manager):
+    decided = register(title="Decided report")
+    register(title="Waiting report")
+    services.decide(decided["id"], manager, "approved", "ok")
+
+    page = client.get("/admin/approvals/approvalrequest/")
+
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "Decided report" in html and "Waiting report" in html
+    assert "manager@example.com" in html
+    assert "Approved" in html and "Pending" in html
+
+
+@pytest.mark.parametrize(
+    ("query", "shown", "hidden"),
+    [
+        ("q=EXP-7", "Lisbon trip", "Laptop charger"),
+        ("q=manager%40example.com", "Lisbon trip", "Laptop charger"),
+        ("q=bob", "Laptop charger", "Lisbon trip"),
+        ("status=approved", "Lisbon trip", "Laptop charger"),
+        ("status=pending", "Laptop charger", "Lisbon trip"),
+        ("delivery_status=none", "Laptop charger", "Lisbon trip"),
+    ],
+)
+def test_auditors_search_and_filter(client, auditor, register, manager, query, shown, hidden):
+    lisbon = register(title="Lisbon trip", external_id="EXP-7")
+    register(title="Laptop charger", requester_email="bob@example.com")
+    services.decide(lisbon["id"], manager, "approved", "")
+
+    html = client.get(f"/admin/approvals/approvalrequest/?{query}").content.decode()
+
+    assert shown in html and hidden not in html
+
+
+def test_the_status_filter_shows_expired_requests_at_once(client, auditor, register):
+    import datetime
+
+    from django.utils import timezone
+
+    from approvals.models import ApprovalRequest
+
+    created = register(title="Old report")
+    ApprovalRequest.objects.filter(pk=created["id"]).update(
+        expires_at=timezone.now() - datetime.timedelta(minutes=1)
+    )
+
+    assert (
+        "Old report"
+        in client.get("/admin/approvals/approvalrequest/?status=expired").content.decode()
+    )
+    assert (
+        "Old report"
+        not in client.get("/admin/approvals/approvalrequest/?status=pending").content.decode()
+    )
+
+
+def test_a_request_page_shows_its_decisions_and_audit_trail_read_only(
+    client, auditor, register, manager
+):
+    created = register()
+    services.decide(created["id"], manager, "rejected", "Too expensive")
+
+    page = client.get(f"/admin/approvals/approvalrequest/{created['id']}/change/")
+
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "Too expensive" in html and "Registered" in html
+    assert 'name="_save"' not in html  # nothing to save: requests change only through the app
+
+
+def test_audit_events_cannot_be_added_changed_or_deleted(client, auditor, register):
+    created = register()
+    event = AuditEvent.objects.get(request_id=created["id"])
+    base = "/admin/approvals/auditevent/"
+
+    assert client.get(base).status_code == 200
+    assert client.get(base + "add/").status_code == 403
+    assert client.post(base + f"{event.pk}/change/", {"actor": "someone else"}).status_code == 403
+    assert client.post(base + f"{event.pk}/delete/", {"post": "yes"}).status_code == 403
+    response = client.post(
+        base, {"action": "delete_selected", "_selected_action": [event.pk], "post": "yes"}
+    )
+    assert AuditEvent.objects.filter(pk=event.pk, actor=event.actor).exists()
+    assert response.status_code in (200, 302)
+
+
+def test_audit_events_are_append_only_in_the_model(register):
+    created = register()
+    event = AuditEvent.objects.get(request_id=created["id"])
+    event.actor = "tampered"
+    with pytest.raises(ValueError, match="append-only"):
+        event.save()
+    with pytest.raises(ValueError, match="append-only"):
+        event.delete()
+    assert AuditEvent.objects.get(pk=event.pk).actor != "tampered"
