@@ -72,7 +72,7 @@ class ApprovalRequestAdmin(admin.ModelAdmin):
         "currency",
         "shown_status",
         "decided_by",
-        "delivery_status",
+        "callback",
         "created_at",
         "expires_at",
     ]
@@ -145,6 +145,10 @@ class ApprovalRequestAdmin(admin.ModelAdmin):
     @admin.display(description="status", ordering="status")
     def shown_status(self, obj):
         return obj.get_effective_status_display()
+
+    @admin.display(description="callback", ordering="delivery_status")
+    def callback(self, obj):
+        return obj.delivery_summary
 
     @admin.display(description="decided by")
     def decided_by(self, obj):

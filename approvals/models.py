@@ -109,6 +109,22 @@ class ApprovalRequest(models.Model):
         return self.effective_status == Status.PENDING
 
     @property
+    def delivery_summary(self) -> str:
+        """The callback's state in words, for the request page and the admin."""
+        summary = {
+            DeliveryStatus.NONE: "nothing to send yet",
+            DeliveryStatus.DUE: "being sent",
+            DeliveryStatus.RETRYING: "callback failed, will retry",
+            DeliveryStatus.DELIVERED: "delivered",
+            DeliveryStatus.GONE: "the workflow no longer waits",
+            DeliveryStatus.FAILED: "callback failed, gave up",
+        }[DeliveryStatus(self.delivery_status)]
+        if self.delivery_status in (DeliveryStatus.RETRYING, DeliveryStatus.FAILED):
+            if self.delivery_last_error:
+                summary += f" ({self.delivery_last_error[:120]})"
+        return summary
+
+    @property
     def final_decision(self):
         """The decision that closed the request, if any."""
         decisions = [d for d in self.decisions.all() if d.outcome == self.status]

@@ -234,3 +234,14 @@ def test_a_401_makes_google_auth_refresh_the_token_and_try_again(
     assert ApprovalRequest.objects.get(pk=created["id"]).delivery_status == DeliveryStatus.DELIVERED
     assert metadata_server.token_fetches - before == 2  # the first token, then a fresh one
     assert receiver.received[0].headers["Authorization"] == f"Bearer {metadata_server.last_token()}"
+
+
+def test_a_failed_callback_shows_in_the_admin(client, admin_user, register, manager, receiver):
+    created = register(title="Unlucky report")
+    receiver.answers[path_of(created)] = [503]
+    services.decide(created["id"], manager, "approved", "")
+    client.force_login(admin_user)
+
+    html = client.get("/admin/approvals/approvalrequest/").content.decode()
+
+    assert "callback failed, will retry (HTTP 503" in html
