@@ -10,16 +10,22 @@ from django.utils import timezone
 from .models import ApprovalRequest, Assignee, AuditEvent, Decision, Status
 
 
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = False
+class ReadOnly:
+    """The admin shows the record; it never writes it."""
 
     def has_add_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyInline(ReadOnly, admin.TabularInline):
+    extra = 0
+    show_change_link = False
 
 
 class AssigneeInline(ReadOnlyInline):
@@ -64,7 +70,9 @@ class EffectiveStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(ApprovalRequest)
-class ApprovalRequestAdmin(admin.ModelAdmin):
+class ApprovalRequestAdmin(ReadOnly, admin.ModelAdmin):
+    """Requests change only through the API and the decision pages, never by hand."""
+
     list_display = [
         "title",
         "requester_email",
@@ -155,19 +163,9 @@ class ApprovalRequestAdmin(admin.ModelAdmin):
         decision = obj.final_decision
         return decision.decided_by if decision else "—"
 
-    # Requests change only through the API and the decision pages, never by hand.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ["at", "kind", "actor", "request"]
     list_filter = ["kind", "at"]
     search_fields = ["actor", "request__title", "request__external_id", "request__id"]
@@ -175,12 +173,3 @@ class AuditEventAdmin(admin.ModelAdmin):
     ordering = ["-at", "-pk"]
     list_select_related = ["request"]
     readonly_fields = ["request", "kind", "actor", "at", "payload"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -119,9 +119,9 @@ class ApprovalRequest(models.Model):
             DeliveryStatus.GONE: "the workflow no longer waits",
             DeliveryStatus.FAILED: "callback failed, gave up",
         }[DeliveryStatus(self.delivery_status)]
-        if self.delivery_status in (DeliveryStatus.RETRYING, DeliveryStatus.FAILED):
-            if self.delivery_last_error:
-                summary += f" ({self.delivery_last_error[:120]})"
+        failed = self.delivery_status in (DeliveryStatus.RETRYING, DeliveryStatus.FAILED)
+        if failed and self.delivery_last_error:
+            summary += f" ({self.delivery_last_error[:120]})"
         return summary
 
     @property

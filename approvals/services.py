@@ -129,16 +129,18 @@ def decide(request_id, user, outcome: str, comment: str) -> Decision:
             at=now,
             payload={"comment": comment},
         )
+        transaction.on_commit(
+            lambda: logger.info(
+                "Request %s %s by %s",
+                request.pk,
+                outcome.value,
+                user.email,
+                extra={"json_fields": {"request_id": str(request.pk), "decision": outcome.value}},
+            )
+        )
         # The first attempt runs once the decision is safely stored; if it fails, the delivery
         # stays due and `deliver_callbacks` sends it later.
         transaction.on_commit(lambda: delivery.send(request.pk), robust=True)
-    logger.info(
-        "Request %s %s by %s",
-        request.pk,
-        outcome.value,
-        user.email,
-        extra={"json_fields": {"request_id": str(request.pk), "decision": outcome.value}},
-    )
     return decision
 
 

@@ -126,23 +126,33 @@ def manager(make_user):
 
 
 @pytest.fixture
-def register(client, receiver):
-    """Register an approval through the API with the static token; returns the JSON answer."""
+def registration_body(receiver):
+    """A valid registration body for a new execution; keyword arguments override fields (None
+    leaves a field out)."""
     counter = iter(range(1, 10_000))
 
-    def post(**fields):
+    def build(**fields):
         body = {
             "callback_url": receiver.callback_url(f"exec-{next(counter)}"),
             "title": "Team offsite",
             "requester_email": "alice@example.com",
             "amount": "120.50",
             "currency": "EUR",
+            **fields,
         }
-        body.update(fields)
-        body = {key: value for key, value in body.items() if value is not None}
+        return {key: value for key, value in body.items() if value is not None}
+
+    return build
+
+
+@pytest.fixture
+def register(client, registration_body):
+    """Register an approval through the API with the static token; returns the JSON answer."""
+
+    def post(**fields):
         response = client.post(
             "/api/approvals",
-            body,
+            registration_body(**fields),
             content_type="application/json",
             headers={"Authorization": f"Bearer {API_TOKEN}"},
         )

@@ -112,20 +112,13 @@ def page(new_page):
 
 
 @pytest.fixture
-def register_live(live, receiver):
+def register_live(live, registration_body):
     """Register an approval through the API over HTTP, like a workflow; returns the answer."""
-    counter = iter(range(1, 10_000))
 
     def post(**fields):
-        body = {
-            "callback_url": receiver.callback_url(f"exec-{next(counter)}"),
-            "title": "Team offsite in Lisbon",
-            "requester_email": "alice@example.com",
-            "amount": "1840.50",
-            "currency": "EUR",
-        }
-        body.update(fields)
-        body = {key: value for key, value in body.items() if value is not None}
+        body = registration_body(
+            **{"title": "Team offsite in Lisbon", "amount": "1840.50", **fields}
+        )
         response = requests.post(
             f"{live.url}/api/approvals",
             json=body,
