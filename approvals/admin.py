@@ -3,11 +3,12 @@
 Decisions and audit events are read-only here: the admin never writes to the record.
 """
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Q
 from django.utils import timezone
 
-from .models import ApprovalRequest, Assignee, AuditEvent, Decision, Status
+from . import services
+from .models import ApprovalRequest, Assignee, AuditEvent, Decision, DeliveryStatus, Status
 
 
 class ReadOnly:
@@ -147,8 +148,37 @@ class ApprovalRequestAdmin(ReadOnly, admin.ModelAdmin):
         ),
     ]
 
+    actions = ["retry_callback_now"]
+
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("decisions")
+
+    def has_retry_callback_permission(self, request):
+        return request.user.has_perm("approvals.retry_callback_approvalrequest")
+
+    @admin.action(description="Retry callback now", permissions=["retry_callback"])
+    def retry_callback_now(self, request, queryset):
+        """Send failed or gone callbacks again; the others are left as they are."""
+        actor = request.user.email or request.user.get_username()
+        retried, skipped = [], []
+        for approval in queryset:
+            (retried if services.retry_callback(approval.pk, actor) else skipped).append(approval)
+        if retried:
+            outcomes = ApprovalRequest.objects.filter(pk__in=[a.pk for a in retried])
+            delivered = sum(a.delivery_status == DeliveryStatus.DELIVERED for a in outcomes)
+            self.message_user(
+                request,
+                f"Retried {len(retried)} callback(s): {delivered} delivered now, the others "
+                "stay queued and are retried automatically.",
+                messages.SUCCESS if delivered == len(retried) else messages.WARNING,
+            )
+        if skipped:
+            self.message_user(
+                request,
+                "Not retried (only failed or gone callbacks can be): "
+                + ", ".join(f"“{a.title}”" for a in skipped),
+                messages.WARNING,
+            )
 
     @admin.display(description="status", ordering="status")
     def shown_status(self, obj):

@@ -127,6 +127,8 @@ def approval(request, caller, request_id):
     found = _find(request_id)
     if found is None:
         return error(404, "There is no approval request with this id.")
+    if found.is_expired and services.expire(found.pk, seen_by="api"):
+        found = _find(request_id)
     return JsonResponse(state(found))
 
 

@@ -6,7 +6,10 @@ Never deployed: on Google Cloud the callbacks go to workflowexecutions.googleapi
 """
 
 import json
+import socket
+import struct
 import threading
+import time
 from dataclasses import dataclass
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,7 +28,12 @@ class CallbackReceiver(ThreadingHTTPServer):
     def __init__(self, host: str = "127.0.0.1", port: int = 0, echo=None):
         super().__init__((host, port), _Handler)
         self.received: list[ReceivedCallback] = []
-        self.answers: dict[str, list[int]] = {}  # path -> status codes to answer, in turn
+        # Tests script the answers per path, in turn: a status code, "reset" (close the
+        # connection with a TCP reset) or "hang" (answer nothing for `hang_seconds`, then close).
+        # Only callbacks answered 2xx count as received, as with the real endpoint.
+        self.answers: dict[str, list[int | str]] = {}
+        self.attempts: list[tuple[str, int | str]] = []
+        self.hang_seconds = 2.0
         self.echo = echo  # called with each ReceivedCallback (make run prints it)
         self.lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -52,10 +60,12 @@ class CallbackReceiver(ThreadingHTTPServer):
         self.shutdown()
         self.server_close()
 
-    def next_status(self, path: str) -> int:
+    def next_answer(self, path: str) -> int | str:
         with self.lock:
             scripted = self.answers.get(path)
-            return scripted.pop(0) if scripted else 200
+            answer = scripted.pop(0) if scripted else 200
+            self.attempts.append((path, answer))
+            return answer
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -69,7 +79,16 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = raw.decode("utf-8", "replace")
         received = ReceivedCallback(self.path, self.headers, body)
-        status = self.server.next_status(self.path)
+        status = self.server.next_answer(self.path)
+        if status == "reset":
+            # SO_LINGER with a zero timeout makes close() send a RST instead of a FIN.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            return
+        if status == "hang":
+            time.sleep(self.server.hang_seconds)
+            self.close_connection = True
+            return
         if status < 300:
             with self.server.lock:
                 self.server.received.append(received)

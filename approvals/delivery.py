@@ -37,7 +37,9 @@ CALLBACK_PATH_RE = re.compile(
 )
 
 CONNECT_TIMEOUT_SECONDS = 3.05
-READ_TIMEOUT_SECONDS = 10
+# The first attempt runs inside the manager's request, so it waits less than later ones.
+FIRST_ATTEMPT_READ_TIMEOUT_SECONDS = 5
+READ_TIMEOUT_SECONDS = 15
 FIRST_RETRY_DELAY = timedelta(seconds=10)
 MAX_RETRY_DELAY = timedelta(hours=1)
 MAX_CLIENT_ERRORS = 5  # 400/401/403 in a row before giving up (a token or IAM grant may be late)
@@ -88,11 +90,11 @@ class Attempt:
     duration_ms: int
 
 
-def post_callback(url: str, body: dict) -> Attempt:
+def post_callback(url: str, body: dict, read_timeout: float) -> Attempt:
     started = time.monotonic()
     try:
         response = google.callback_session().post(
-            url, json=body, timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS)
+            url, json=body, timeout=(CONNECT_TIMEOUT_SECONDS, read_timeout)
         )
     except requests.Timeout:
         return Attempt(None, "timed out", _elapsed_ms(started))
@@ -141,21 +143,23 @@ def next_state(request: ApprovalRequest, attempt: Attempt, now: datetime):
     return DeliveryStatus.RETRYING, now + retry_delay(request.delivery_attempts)
 
 
-def send(request_id) -> str | None:
+def send(request_id, read_timeout: float | None = None, skip_locked: bool = True) -> str | None:
     """Try to deliver one request's callback if it is due; return the new delivery state.
 
     The row stays locked while the callback is sent, so two workers never send it at once; on
-    PostgreSQL a worker skips rows another one holds.
+    PostgreSQL a worker skips rows another one holds. The first attempt after a decision waits
+    for the lock instead (`skip_locked=False`): the holder may be a refused second click whose
+    transaction ends at once, and skipping would leave the callback to the next pass.
     """
     with transaction.atomic():
         request = (
-            ApprovalRequest.objects.select_for_update(skip_locked=True)
+            ApprovalRequest.objects.select_for_update(skip_locked=skip_locked)
             .filter(pk=request_id, delivery_status__in=ACTIVE_STATES)
             .first()
         )
         if request is None:
             return None
-        return _attempt(request)
+        return _attempt(request, read_timeout or READ_TIMEOUT_SECONDS)
 
 
 def send_due(limit: int = 100) -> int:
@@ -175,8 +179,8 @@ def send_due(limit: int = 100) -> int:
     return attempted
 
 
-def _attempt(request: ApprovalRequest) -> str:
-    attempt = post_callback(request.callback_url, callback_body(request))
+def _attempt(request: ApprovalRequest, read_timeout: float) -> str:
+    attempt = post_callback(request.callback_url, callback_body(request), read_timeout)
     now = timezone.now()
     request.delivery_attempts += 1
     code = attempt.status_code

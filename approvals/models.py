@@ -70,7 +70,10 @@ class ApprovalRequest(models.Model):
 
     class Meta:
         ordering = ["created_at"]
-        permissions = [("decide_approvalrequest", "Can decide approval requests")]
+        permissions = [
+            ("decide_approvalrequest", "Can decide approval requests"),
+            ("retry_callback_approvalrequest", "Can retry failed callbacks"),
+        ]
         indexes = [
             # The inbox: pending requests, oldest first.
             models.Index(fields=["status", "created_at"], name="approval_status_created"),
@@ -182,6 +185,7 @@ class AuditEvent(models.Model):
         EXPIRED = "expired", "Expired"
         CALLBACK_SENT = "callback_sent", "Callback delivered"
         CALLBACK_FAILED = "callback_failed", "Callback failed"
+        CALLBACK_RETRY = "callback_retry", "Callback retry requested"
 
     request = models.ForeignKey(
         ApprovalRequest, on_delete=models.PROTECT, related_name="audit_events"

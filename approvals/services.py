@@ -140,7 +140,12 @@ def decide(request_id, user, outcome: str, comment: str) -> Decision:
         )
         # The first attempt runs once the decision is safely stored; if it fails, the delivery
         # stays due and `deliver_callbacks` sends it later.
-        transaction.on_commit(lambda: delivery.send(request.pk), robust=True)
+        transaction.on_commit(
+            lambda: delivery.send(
+                request.pk, delivery.FIRST_ATTEMPT_READ_TIMEOUT_SECONDS, skip_locked=False
+            ),
+            robust=True,
+        )
     return decision
 
 
@@ -151,8 +156,8 @@ def cancel(request_id, caller: str) -> ApprovalRequest:
     """
     with transaction.atomic():
         request = ApprovalRequest.objects.select_for_update().get(pk=request_id)
-        if request.status == Status.CANCELLED:
-            return request
+        if request.status in (Status.CANCELLED, Status.EXPIRED):
+            return request  # closed already; the workflow stopped waiting either way
         if request.status != Status.PENDING:
             raise AlreadyDecided(request)
         now = timezone.now()
@@ -169,3 +174,70 @@ def cancel(request_id, caller: str) -> ApprovalRequest:
         extra={"json_fields": {"request_id": str(request.pk)}},
     )
     return request
+
+
+def expire(request_id, seen_by: str = "system") -> bool:
+    """Record that a pending request ran out of time; return whether this call recorded it.
+
+    Expiry already shows everywhere without this (`ApprovalRequest.effective_status`); recording
+    it stores the status and writes the audit event, once, when the request is first seen or
+    swept after its deadline. Locked like `decide`, so a decision and an expiry never both win.
+    """
+    with transaction.atomic():
+        request = ApprovalRequest.objects.select_for_update().filter(pk=request_id).first()
+        if request is None or not request.is_expired:
+            return False
+        now = timezone.now()
+        request.status = Status.EXPIRED
+        request.closed_at = now
+        request.save(update_fields=["status", "closed_at"])
+        AuditEvent.objects.create(
+            request=request,
+            kind=AuditEvent.Kind.EXPIRED,
+            actor="system",
+            at=now,
+            payload={"expires_at": delivery.iso_utc(request.expires_at), "seen_by": seen_by},
+        )
+    logger.info(
+        "Request %s expired",
+        request.pk,
+        extra={"json_fields": {"request_id": str(request.pk), "seen_by": seen_by}},
+    )
+    return True
+
+
+def expire_overdue(limit: int = 500) -> int:
+    """Record the expiry of pending requests past their deadline; return how many."""
+    overdue = ApprovalRequest.objects.filter(
+        status=Status.PENDING, expires_at__lte=timezone.now()
+    ).values_list("pk", flat=True)[:limit]
+    return sum(expire(request_id, seen_by="sweep") for request_id in list(overdue))
+
+
+def retry_callback(request_id, actor: str) -> bool:
+    """Queue a failed or gone callback for an attempt now; return False if it is not one.
+
+    For an operator who fixed the cause (an IAM grant, say) or knows the workflow waits again.
+    """
+    with transaction.atomic():
+        request = ApprovalRequest.objects.select_for_update().filter(pk=request_id).first()
+        retryable = (DeliveryStatus.FAILED, DeliveryStatus.GONE)
+        if request is None or request.delivery_status not in retryable:
+            return False
+        now = timezone.now()
+        previous = request.delivery_status
+        request.delivery_status = DeliveryStatus.DUE
+        request.delivery_next_attempt_at = now
+        request.delivery_client_errors = 0
+        request.save(
+            update_fields=["delivery_status", "delivery_next_attempt_at", "delivery_client_errors"]
+        )
+        AuditEvent.objects.create(
+            request=request,
+            kind=AuditEvent.Kind.CALLBACK_RETRY,
+            actor=actor,
+            at=now,
+            payload={"previous_delivery_status": previous},
+        )
+        transaction.on_commit(lambda: delivery.send(request.pk, skip_locked=False), robust=True)
+    return True

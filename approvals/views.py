@@ -56,6 +56,8 @@ def _visible_request(user, request_id) -> ApprovalRequest:
     )
     if found is None or not permissions.can_see(user, found):
         raise Http404("There is no such request, or it is not yours to see.")
+    if found.is_expired and services.expire(found.pk, seen_by="page"):
+        found.refresh_from_db()
     return found
 
 

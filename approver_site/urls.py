@@ -3,6 +3,9 @@
 from django.contrib import admin
 from django.urls import include, path
 
+# Database outages answer 503 with Retry-After (JSON under /api/), other failures 500.
+handler500 = "approvals.errors.server_error"
+
 admin.site.site_header = "Approver administration"
 admin.site.site_title = "Approver"
 

@@ -19,6 +19,7 @@ import google.auth.compute_engine._metadata as _gce_metadata  # noqa: E402
 import pytest  # noqa: E402
 from django.contrib.auth.models import Group, Permission  # noqa: E402
 from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
 from django.test import override_settings  # noqa: E402
 
 from approvals import google as approvals_google  # noqa: E402
@@ -28,6 +29,12 @@ from .standins import CertsServer, MetadataServer, SigningKey, TokenMinter  # no
 
 assert os.environ["GCE_METADATA_HOST"] == _gce_metadata._GCE_METADATA_HOST, (
     "google.auth was imported before the tests could point it at the metadata stand-in"
+)
+
+# Row locks and truly concurrent writers exist on PostgreSQL only; SQLite serialises writers and
+# the app runs there with a single worker (local runs).
+postgres_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="needs PostgreSQL: row locks and concurrent writers"
 )
 
 AUDIENCE = "https://approver.example.run.app"

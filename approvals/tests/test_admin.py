@@ -112,3 +112,48 @@ def test_audit_events_are_append_only_in_the_model(register):
     with pytest.raises(ValueError, match="append-only"):
         event.delete()
     assert AuditEvent.objects.get(pk=event.pk).actor != "tampered"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_retry_callback_now_resends_failed_and_gone_callbacks(
+    client, auditor, register, manager, receiver
+):
+    from urllib.parse import urlsplit
+
+    from approvals.models import ApprovalRequest, DeliveryStatus
+
+    gone = register(title="Gone report")
+    waiting = register(title="Waiting report")
+    path = urlsplit(ApprovalRequest.objects.get(pk=gone["id"]).callback_url).path
+    receiver.answers[path] = [404]
+    services.decide(gone["id"], manager, "approved", "")
+    assert ApprovalRequest.objects.get(pk=gone["id"]).delivery_status == DeliveryStatus.GONE
+
+    response = client.post(
+        "/admin/approvals/approvalrequest/",
+        {"action": "retry_callback_now", "_selected_action": [gone["id"], waiting["id"]]},
+        follow=True,
+    )
+
+    messages = " ".join(str(m) for m in response.context["messages"])
+    assert "Retried 1 callback(s): 1 delivered now" in messages
+    assert "Not retried" in messages and "Waiting report" in messages
+    request = ApprovalRequest.objects.get(pk=gone["id"])
+    assert request.delivery_status == DeliveryStatus.DELIVERED
+    retry = request.audit_events.get(kind=AuditEvent.Kind.CALLBACK_RETRY)
+    assert retry.actor == "auditor@example.com"
+    assert retry.payload == {"previous_delivery_status": "gone"}
+    assert len(receiver.received) == 1
+
+
+def test_retry_callback_now_needs_its_permission(client, make_user, register):
+    staff = make_user("viewer", approver=False, is_staff=True)
+    from django.contrib.auth.models import Permission
+
+    staff.user_permissions.add(Permission.objects.get(codename="view_approvalrequest"))
+    client.force_login(staff)
+
+    page = client.get("/admin/approvals/approvalrequest/")
+
+    assert page.status_code == 200
+    assert "retry_callback_now" not in page.content.decode()

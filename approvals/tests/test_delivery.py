@@ -86,7 +86,7 @@ def test_without_google_auth_no_authorization_header_is_sent(
 )
 def test_each_answer_leads_to_its_delivery_state(register, manager, receiver, answer, state):
     created = register()
-    # Three times: on a 401 google-auth refreshes the token and tries again by itself.
+    # Three times: on a 401 google-auth refreshes the token and tries again, up to twice.
     receiver.answers[path_of(created)] = [answer] * 3
 
     services.decide(created["id"], manager, "approved", "")

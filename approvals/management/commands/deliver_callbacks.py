@@ -1,14 +1,20 @@
-"""Send the callbacks that are due: once (for a Cloud Run job), or in a loop."""
+"""The periodic pass: send the callbacks that are due and record expired requests.
+
+Run once per invocation (a Cloud Run job triggered by Cloud Scheduler), or with --loop.
+"""
 
 import time
 
 from django.core.management.base import BaseCommand
 
-from approvals import delivery
+from approvals import delivery, services
 
 
 class Command(BaseCommand):
-    help = "Send every callback that is due, once, then exit 0 (--loop: keep going)."
+    help = (
+        "Send every callback that is due, once, and record the expiry of requests past their "
+        "deadline; then exit 0 (--loop: keep going)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -23,8 +29,11 @@ class Command(BaseCommand):
             attempted = 0
             while batch := delivery.send_due():
                 attempted += batch
+            expired = services.expire_overdue()
             if verbosity:
-                self.stdout.write(f"Attempted {attempted} callback(s).")
+                self.stdout.write(
+                    f"Attempted {attempted} callback(s); recorded {expired} expired request(s)."
+                )
             if not loop:
                 return
             time.sleep(pause)
