@@ -7,12 +7,18 @@ from django.contrib import admin, messages
 from django.db.models import Q
 from django.utils import timezone
 
-from . import services
+from . import permissions, services
 from .models import ApprovalRequest, Assignee, AuditEvent, Decision, DeliveryStatus, Status
 
 
 class ReadOnly:
-    """The admin shows the record; it never writes it."""
+    """The admin shows the record to auditors (`permissions.is_auditor`); it never writes it."""
+
+    def has_view_permission(self, request, obj=None):
+        return permissions.is_auditor(request.user)
+
+    def has_module_permission(self, request):
+        return permissions.may_use_admin(request.user)
 
     def has_add_permission(self, request, obj=None):
         return False

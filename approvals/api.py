@@ -8,6 +8,7 @@ can send leads to a 500.
 
 import json
 from functools import wraps
+from pathlib import Path
 
 from django.conf import settings
 from django.http import JsonResponse
@@ -45,10 +46,10 @@ def api_view(*methods):
             try:
                 caller = callers.authenticate(request.headers.get("Authorization", ""))
             except callers.CallerRefused as refused:
-                challenge = "Bearer"
-                if refused.error_code:
-                    challenge += f' error="{refused.error_code}"'
-                challenge += f', error_description="{refused.message.replace(chr(34), chr(39))}"'
+                description = refused.message.replace('"', "'")
+                params = [f'error="{refused.error_code}"'] if refused.error_code else []
+                params.append(f'error_description="{description}"')
+                challenge = "Bearer " + ", ".join(params)
                 headers = {"WWW-Authenticate": challenge} if refused.status == 401 else {}
                 if refused.status == 503:
                     headers["Retry-After"] = "5"
@@ -146,3 +147,16 @@ def cancel(request, caller, request_id):
 @csrf_exempt
 def not_found(request, *args, **kwargs):
     return error(404, "No such API endpoint; see the README's API section.")
+
+
+# The OpenAPI description of this API, read once; `servers` is filled in per answer.
+OPENAPI_DOCUMENT = json.loads(Path(__file__).with_name("openapi.json").read_text(encoding="utf-8"))
+
+
+@csrf_exempt
+def openapi(request):
+    """The OpenAPI 3.1 description of the API (approvals/openapi.json), for anyone to read."""
+    if request.method != "GET":
+        return error(405, "Use GET.", headers={"Allow": "GET"})
+    document = {**OPENAPI_DOCUMENT, "servers": [{"url": settings.APPROVALS_BASE_URL}]}
+    return JsonResponse(document)

@@ -27,13 +27,13 @@ from .models import ApprovalRequest, AuditEvent, DeliveryStatus
 
 logger = logging.getLogger(__name__)
 
-# A Workflows callback URL ends in this path (the part after the allowed prefix's host).
+# The whole path of a Workflows callback URL.
 CALLBACK_PATH_RE = re.compile(
     r"/v1/projects/(?P<project>[A-Za-z0-9][A-Za-z0-9._:-]*)"
     r"/locations/(?P<location>[A-Za-z0-9][A-Za-z0-9-]*)"
     r"/workflows/(?P<workflow>[A-Za-z0-9][A-Za-z0-9_-]*)"
     r"/executions/(?P<execution>[A-Za-z0-9][A-Za-z0-9_-]*)"
-    r"/callbacks/(?P<callback>[A-Za-z0-9][A-Za-z0-9_-]*)$"
+    r"/callbacks/(?P<callback>[A-Za-z0-9][A-Za-z0-9_-]*)"
 )
 
 CONNECT_TIMEOUT_SECONDS = 3.05
@@ -55,7 +55,7 @@ def callback_url_problem(url: str) -> str | None:
     parts = urlsplit(url)
     if parts.query or parts.fragment or parts.username or parts.password:
         return "Must not carry a query, a fragment or credentials."
-    if not CALLBACK_PATH_RE.search(parts.path):
+    if not CALLBACK_PATH_RE.fullmatch(parts.path):
         return (
             "Must be a Cloud Workflows callback URL: "
             ".../v1/projects/P/locations/L/workflows/W/executions/E/callbacks/C."

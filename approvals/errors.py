@@ -57,3 +57,13 @@ def server_error(request):
     for name, value in headers.items():
         response[name] = value
     return response
+
+
+def bad_request(request, exception):
+    """The project's handler400 (e.g. a Host header outside DJANGO_ALLOWED_HOSTS): JSON under
+    /api/, like every API answer; Django's own page elsewhere."""
+    if request.path_info.startswith("/api/"):
+        return error(400, "Bad request: check the Host header and the request line.")
+    from django.views.defaults import bad_request as django_bad_request
+
+    return django_bad_request(request, exception)

@@ -8,19 +8,22 @@ Two jobs:
   is fetched once and refreshed by google-auth shortly before it expires, instead of once per call.
 * `verify_id_token()`: checks a caller's Google-signed OIDC ID token with google-auth (signature
   against Google's published certs, expiry with clock skew, audience), then the claims google-auth
-  leaves to us: the issuer and a verified e-mail.
+  leaves to us: the issuer and a verified e-mail. The certs are cached process-wide
+  (`CertsCache`); `verify_signed_jwt()` serves other Google-signed tokens (IAP's) the same way.
 """
 
+import math
+import re
 import threading
+import time
 from dataclasses import dataclass
 
 import google.auth
 import google.auth.exceptions
 import requests
 from django.conf import settings
+from google.auth import jwt
 from google.auth.transport.requests import AuthorizedSession
-from google.auth.transport.requests import Request as GoogleAuthRequest
-from google.oauth2 import id_token
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -30,7 +33,7 @@ CLOCK_SKEW_SECONDS = 10
 
 _lock = threading.Lock()
 _callback_session: requests.Session | None = None
-_certs_session: requests.Session | None = None
+_certs_session_instance: requests.Session | None = None
 
 
 def _with_connect_retries(session: requests.Session) -> requests.Session:
@@ -58,19 +61,127 @@ def callback_session() -> requests.Session:
 
 
 def reset_sessions() -> None:
-    """Forget the process-wide sessions (tests change settings between cases)."""
-    global _callback_session, _certs_session
+    """Forget the process-wide sessions and cached certs (tests change settings between cases)."""
+    global _callback_session, _certs_session_instance
     with _lock:
         _callback_session = None
-        _certs_session = None
+        _certs_session_instance = None
+        _certs_caches.clear()
 
 
 class InvalidToken(Exception):
-    """The ID token is not acceptable; the message says why, without the token."""
+    """The token is not acceptable; the message says why, without the token."""
 
 
 class CertsUnavailable(Exception):
     """Google's signing certs could not be fetched: a temporary failure on our side."""
+
+
+class CertsCache:
+    """The signing certificates published at one URL, cached for this process.
+
+    google-auth's `verify_token` fetches the certs on every call; at month-end volumes that is a
+    request to Google per registration. This keeps them for the lifetime the server announces
+    (`Cache-Control: max-age`), fetches at most once per lifetime even when many threads verify
+    at once, and refetches early only when a token names a key id the cached set lacks (Google
+    rotates keys), at most once per `UNKNOWN_KEY_REFETCH_SECONDS`, so forged key ids cannot
+    turn the cache off.
+    """
+
+    DEFAULT_MAX_AGE_SECONDS = 300
+    UNKNOWN_KEY_REFETCH_SECONDS = 30
+    MAX_AGE_RE = re.compile(r"max-age=(\d+)")
+
+    def __init__(self, url: str):
+        self.url = url
+        self.fetches = 0
+        self._certs: dict | None = None
+        self._expires_at = 0.0
+        self._refetched_for_key_at = -math.inf
+        self._lock = threading.Lock()
+
+    def certs(self, key_id: str | None = None) -> dict:
+        """The current certs by key id; raises CertsUnavailable if they cannot be had."""
+        if self._usable(key_id, time.monotonic()):
+            return self._certs
+        with self._lock:  # one fetch at a time; the others wait, then use its result
+            now = time.monotonic()
+            if self._usable(key_id, now):
+                return self._certs
+            if self._certs is not None and now < self._expires_at:
+                # Fresh, but without this key id: refetch, unless we did that a moment ago.
+                if now - self._refetched_for_key_at < self.UNKNOWN_KEY_REFETCH_SECONDS:
+                    return self._certs
+                self._refetched_for_key_at = now
+            self._fetch(now)
+            return self._certs
+
+    def _usable(self, key_id, now) -> bool:
+        certs = self._certs
+        return certs is not None and now < self._expires_at and (key_id is None or key_id in certs)
+
+    def _fetch(self, now: float) -> None:
+        self.fetches += 1
+        try:
+            response = _certs_session().get(self.url, timeout=(3.05, 5))
+        except requests.RequestException as error:
+            raise CertsUnavailable(f"{type(error).__name__} fetching signing certs") from None
+        if response.status_code != 200:
+            raise CertsUnavailable(f"HTTP {response.status_code} fetching signing certs")
+        try:
+            certs = response.json()
+        except ValueError:
+            raise CertsUnavailable("The signing certs are not JSON") from None
+        if not isinstance(certs, dict) or not certs:
+            raise CertsUnavailable("The signing certs are empty")
+        match = self.MAX_AGE_RE.search(response.headers.get("Cache-Control", ""))
+        max_age = int(match.group(1)) if match else self.DEFAULT_MAX_AGE_SECONDS
+        self._certs = certs
+        self._expires_at = now + max_age
+
+
+_certs_caches: dict[str, CertsCache] = {}
+
+
+def certs_cache(url: str) -> CertsCache:
+    """The process-wide cache for the certs at `url`."""
+    with _lock:
+        if url not in _certs_caches:
+            _certs_caches[url] = CertsCache(url)
+        return _certs_caches[url]
+
+
+def _certs_session() -> requests.Session:
+    global _certs_session_instance
+    with _lock:
+        if _certs_session_instance is None:
+            _certs_session_instance = _with_connect_retries(requests.Session())
+        return _certs_session_instance
+
+
+def verify_signed_jwt(token: str, *, certs_url: str, audience: str, issuers: set[str]) -> dict:
+    """Verify a Google-signed JWT (signature, expiry with clock skew, audience, issuer) with
+    google-auth against the cached certs at `certs_url`, and return its claims.
+
+    Raises InvalidToken or CertsUnavailable.
+    """
+    try:
+        key_id = jwt.decode_header(token).get("kid")
+    except (ValueError, TypeError):
+        raise InvalidToken("The token is not a valid Google-signed token.") from None
+    certs = certs_cache(certs_url).certs(key_id if isinstance(key_id, str) else None)
+    try:
+        # What google.oauth2.id_token.verify_token does once it has fetched the certs.
+        claims = jwt.decode(
+            token, certs=certs, audience=audience, clock_skew_in_seconds=CLOCK_SKEW_SECONDS
+        )
+    except (ValueError, google.auth.exceptions.GoogleAuthError) as error:
+        # google-auth raises ValueError (and its subclasses) for a bad signature, an unknown
+        # key, an expired token, a wrong audience or a token that is not a JWT at all.
+        raise InvalidToken(_describe(error)) from None
+    if claims.get("iss") not in issuers:
+        raise InvalidToken("The token was not issued by the expected issuer.")
+    return claims
 
 
 @dataclass(frozen=True)
@@ -79,36 +190,18 @@ class IdTokenIdentity:
     subject: str
 
 
-def _certs_request() -> GoogleAuthRequest:
-    global _certs_session
-    with _lock:
-        if _certs_session is None:
-            _certs_session = _with_connect_retries(requests.Session())
-        return GoogleAuthRequest(session=_certs_session)
-
-
 def verify_id_token(token: str) -> IdTokenIdentity:
-    """Verify a Google-signed ID token for our audience and return who it names.
+    """Verify an API caller's Google ID token for our audience and return who it names.
 
     Raises InvalidToken when the token is unacceptable and CertsUnavailable when the certs could
     not be fetched.
     """
-    try:
-        claims = id_token.verify_token(
-            token,
-            _certs_request(),
-            audience=settings.APPROVALS_OIDC_AUDIENCE,
-            certs_url=settings.APPROVALS_OIDC_CERTS_URL,
-            clock_skew_in_seconds=CLOCK_SKEW_SECONDS,
-        )
-    except google.auth.exceptions.TransportError as error:
-        raise CertsUnavailable(str(error)) from None
-    except (ValueError, google.auth.exceptions.GoogleAuthError) as error:
-        # google-auth raises ValueError (and its subclasses) for a bad signature, an expired
-        # token, a wrong audience or a token that is not a JWT at all.
-        raise InvalidToken(_describe(error)) from None
-    if claims.get("iss") not in GOOGLE_ISSUERS:
-        raise InvalidToken("The token was not issued by Google.")
+    claims = verify_signed_jwt(
+        token,
+        certs_url=settings.APPROVALS_OIDC_CERTS_URL,
+        audience=settings.APPROVALS_OIDC_AUDIENCE,
+        issuers=GOOGLE_ISSUERS,
+    )
     email = claims.get("email")
     if not isinstance(email, str) or not email:
         raise InvalidToken("The token carries no e-mail; request it with the e-mail claim.")
@@ -118,14 +211,15 @@ def verify_id_token(token: str) -> IdTokenIdentity:
 
 
 def _describe(error: Exception) -> str:
-    message = str(error)
-    lowered = message.lower()
+    lowered = str(error).lower()
     if "expired" in lowered:
         return "The token has expired."
     if "audience" in lowered:
         return "The token is for another audience."
     if "signature" in lowered or "could not verify" in lowered:
         return "The token's signature is not valid."
-    if "too early" in lowered or "used too early" in lowered:
+    if "too early" in lowered:
         return "The token is not valid yet."
-    return "The token is not a valid Google ID token."
+    if "key id" in lowered:
+        return "The token is signed with an unknown key."
+    return "The token is not a valid Google-signed token."

@@ -222,3 +222,27 @@ class SignInThrottle(models.Model):
 
     def __str__(self):
         return f"{self.username}: {self.failures} failed sign-in(s)"
+
+
+class IapIdentity(models.Model):
+    """A person who signs in through Identity-Aware Proxy, recognised by the assertion's subject
+    (see `approvals.iap`). The subject never changes for a Google account; the e-mail may, so it
+    is kept current here and on the user."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="iap_identity"
+    )
+    subject = models.CharField(
+        max_length=255,
+        unique=True,
+        help_text="The assertion's `sub`, e.g. accounts.google.com:1234.",
+    )
+    email = models.EmailField(help_text="The e-mail the latest assertion named.")
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "IAP identity"
+        verbose_name_plural = "IAP identities"
+
+    def __str__(self):
+        return f"{self.email} ({self.subject})"

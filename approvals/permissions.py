@@ -1,4 +1,4 @@
-"""Who may decide which request: the one place that answers it.
+"""Who may decide or see which request, and who audits: the one place that answers it.
 
 The request page, the inbox query and `services.decide` all ask here, so the inbox never shows a
 request whose buttons the server would then refuse. The rules (contract, "People"): a person may
@@ -68,11 +68,24 @@ def requests_awaiting(user) -> QuerySet[ApprovalRequest]:
     )
 
 
+AUDIT_PERMISSION = "approvals.view_auditevent"
+
+
+def is_auditor(user) -> bool:
+    """Auditors read every request and the audit log (the "Auditors" group, or superusers)."""
+    return user.is_authenticated and user.is_active and user.has_perm(AUDIT_PERMISSION)
+
+
+def may_use_admin(user) -> bool:
+    """The admin is the auditors' view; Django also asks for staff status to enter it."""
+    return is_auditor(user) and user.is_staff
+
+
 def can_see(user, request: ApprovalRequest) -> bool:
     """People who may open a request's page: its possible deciders, its requester, auditors."""
     if not user.is_authenticated or not user.is_active:
         return False
-    if user.is_staff or user.has_perm("approvals.view_approvalrequest"):
+    if is_auditor(user):
         return True
     email = user_email(user)
     if email and email == request.requester_email.lower():

@@ -19,6 +19,8 @@ from django.core.validators import validate_email
 from .delivery import callback_url_problem
 
 MAX_TITLE = 200
+MAX_EMAIL = 254  # RFC 5321's limit on a forward path, and the column's size
+MAX_CALLBACK_URL = 2000
 MAX_DESCRIPTION = 10_000
 MAX_DETAILS_BYTES = 64 * 1024
 MAX_EXTERNAL_ID = 200
@@ -39,7 +41,8 @@ FIELDS = {
     "external_id",
     "timeout_seconds",
 }
-CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+CURRENCY_RE = re.compile(r"[A-Za-z]{3}")
+DECIMAL_RE = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
 @dataclass
@@ -146,6 +149,8 @@ def _text(max_length: int, required: bool = False):
 
 def _callback_url(value) -> str:
     url = _string(value).strip()
+    if len(url) > MAX_CALLBACK_URL or not url.isascii():
+        raise ValueError(f"Must be an ASCII URL of at most {MAX_CALLBACK_URL:,} characters.")
     problem = callback_url_problem(url)
     if problem:
         raise ValueError(problem)
@@ -154,6 +159,8 @@ def _callback_url(value) -> str:
 
 def _email(value) -> str:
     email = _string(value).strip()
+    if len(email) > MAX_EMAIL:
+        raise ValueError(f"At most {MAX_EMAIL} characters.")
     try:
         validate_email(email)
     except ValidationError:
@@ -164,8 +171,11 @@ def _email(value) -> str:
 def _amount(value) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError("Must be a number or a string holding one.")
+    text = str(value).strip()
+    if isinstance(value, str) and not DECIMAL_RE.fullmatch(text):
+        raise ValueError("Must be a decimal number such as 12.50.")
     try:
-        amount = Decimal(str(value).strip())
+        amount = Decimal(text)
     except InvalidOperation:
         raise ValueError("Must be a decimal number such as 12.50.") from None
     if not amount.is_finite():
@@ -183,10 +193,10 @@ def _amount(value) -> Decimal:
 
 
 def _currency(value) -> str:
-    currency = _string(value).strip().upper()
-    if not CURRENCY_RE.match(currency):
+    currency = _string(value).strip()
+    if not CURRENCY_RE.fullmatch(currency):
         raise ValueError("Must be a three-letter ISO 4217 code such as EUR.")
-    return currency
+    return currency.upper()
 
 
 def _details(value) -> dict:

@@ -160,6 +160,10 @@ def cancel(request_id, caller: str) -> ApprovalRequest:
             return request  # closed already; the workflow stopped waiting either way
         if request.status != Status.PENDING:
             raise AlreadyDecided(request)
+        if request.is_expired:
+            # It already shows as expired everywhere; keep that rather than turn it cancelled.
+            _record_expiry(request, seen_by="cancel")
+            return request
         now = timezone.now()
         request.status = Status.CANCELLED
         request.closed_at = now
@@ -187,23 +191,30 @@ def expire(request_id, seen_by: str = "system") -> bool:
         request = ApprovalRequest.objects.select_for_update().filter(pk=request_id).first()
         if request is None or not request.is_expired:
             return False
-        now = timezone.now()
-        request.status = Status.EXPIRED
-        request.closed_at = now
-        request.save(update_fields=["status", "closed_at"])
-        AuditEvent.objects.create(
-            request=request,
-            kind=AuditEvent.Kind.EXPIRED,
-            actor="system",
-            at=now,
-            payload={"expires_at": delivery.iso_utc(request.expires_at), "seen_by": seen_by},
-        )
-    logger.info(
-        "Request %s expired",
-        request.pk,
-        extra={"json_fields": {"request_id": str(request.pk), "seen_by": seen_by}},
-    )
+        _record_expiry(request, seen_by)
     return True
+
+
+def _record_expiry(request: ApprovalRequest, seen_by: str) -> None:
+    """Store the expiry of a locked, pending request past its deadline, with its audit event."""
+    now = timezone.now()
+    request.status = Status.EXPIRED
+    request.closed_at = now
+    request.save(update_fields=["status", "closed_at"])
+    AuditEvent.objects.create(
+        request=request,
+        kind=AuditEvent.Kind.EXPIRED,
+        actor="system",
+        at=now,
+        payload={"expires_at": delivery.iso_utc(request.expires_at), "seen_by": seen_by},
+    )
+    transaction.on_commit(
+        lambda: logger.info(
+            "Request %s expired",
+            request.pk,
+            extra={"json_fields": {"request_id": str(request.pk), "seen_by": seen_by}},
+        )
+    )
 
 
 def expire_overdue(limit: int = 500) -> int:

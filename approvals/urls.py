@@ -13,5 +13,6 @@ urlpatterns = [
     path("api/approvals", api.approvals, name="api-approvals"),
     path("api/approvals/<uuid:request_id>", api.approval, name="api-approval"),
     path("api/approvals/<uuid:request_id>/cancel", api.cancel, name="api-cancel"),
+    path("api/openapi.json", api.openapi, name="api-openapi"),
     re_path(r"^api/", api.not_found),
 ]

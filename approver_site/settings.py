@@ -71,8 +71,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "approvals.iap.IapSignInMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "approver_site.security.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "approver_site.urls"
@@ -113,6 +115,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# The sign-in form's accounts first; people signing in through Identity-Aware Proxy second.
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "approvals.iap.IapBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "approvals:inbox"
 LOGOUT_REDIRECT_URL = "login"
@@ -135,13 +142,28 @@ STORAGES = {
     },
 }
 
+# --- Security (README, "Security"; `manage.py check --deploy` is clean with DEBUG off) ------------
+
 # Cloud Run terminates TLS and forwards the original scheme in this header.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+
+SECURE_HSTS_SECONDS = 0 if DEBUG else 31_536_000
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SECURE = not DEBUG
-SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Pages load only the app's own stylesheet and no script: nothing inline can run.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; "
+    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'"
+)
 
 # --- The approvals app (contract: ../shared/contract.md) ---------------------------------------
 
@@ -159,7 +181,10 @@ APPROVALS_CALLBACK_AUTH = os.environ.get("APPROVALS_CALLBACK_AUTH", "google").st
 if APPROVALS_CALLBACK_AUTH not in {"google", "none"}:
     raise ImproperlyConfigured("APPROVALS_CALLBACK_AUTH must be 'google' or 'none'.")
 APPROVALS_DEFAULT_TIMEOUT_SECONDS = env_int("APPROVALS_DEFAULT_TIMEOUT_SECONDS", 86400)
-APPROVALS_IAP_AUDIENCE = os.environ.get("APPROVALS_IAP_AUDIENCE", "")
+APPROVALS_IAP_AUDIENCE = os.environ.get("APPROVALS_IAP_AUDIENCE", "").strip()
+APPROVALS_IAP_CERTS_URL = os.environ.get(
+    "APPROVALS_IAP_CERTS_URL", "https://www.gstatic.com/iap/verify/public_key"
+)
 
 # --- Logging -------------------------------------------------------------------------------------
 

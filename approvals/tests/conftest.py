@@ -43,10 +43,15 @@ API_TOKEN = "test-static-api-token"
 
 
 @pytest.fixture(scope="session", autouse=True)
-def collected_static_files(tmp_path_factory):
+def session_settings(tmp_path_factory):
     """Pages use the production static storage (a manifest of hashed names), as built in the
     container; collect once, into this run's own folder, so templates resolve `{% static %}`."""
-    with override_settings(STATIC_ROOT=tmp_path_factory.mktemp("static")):
+    # Also for the whole session (the live server reads it once, when it starts): the test
+    # client and the live server speak plain http, which production redirects to https
+    # (`test_security` checks that redirect on its own).
+    with override_settings(
+        STATIC_ROOT=tmp_path_factory.mktemp("static"), SECURE_SSL_REDIRECT=False
+    ):
         call_command("collectstatic", interactive=False, verbosity=0)
         yield
 

@@ -17,9 +17,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from google.auth import crypt, jwt
+from google.auth.crypt import es256
 
 SERVICE_ACCOUNT = "approver@demo-project.iam.gserviceaccount.com"
 
@@ -129,7 +130,7 @@ class _CertsHandler(BaseHTTPRequestHandler):
             self,
             200,
             self.server.certs,
-            {"Content-Type": "application/json", "Cache-Control": "public, max-age=3600"},
+            {"Content-Type": "application/json", "Cache-Control": self.server.cache_control},
         )
 
     def log_message(self, format, *args):  # noqa: A002
@@ -169,6 +170,7 @@ class CertsServer(_Server):
     def __init__(self, keys: list[SigningKey]):
         super().__init__(_CertsHandler)
         self.certs = {key.key_id: key.cert_pem for key in keys}
+        self.cache_control = "public, max-age=3600"
 
     @property
     def url(self) -> str:
@@ -203,3 +205,29 @@ class TokenMinter:
 
     def token(self, signer=None, **overrides) -> str:
         return jwt.encode(signer or self.key.signer, self.claims(**overrides)).decode()
+
+
+class EcSigningKey:
+    """An EC P-256 key, published the way IAP publishes its keys (`{key id: public key PEM}` at
+    https://www.gstatic.com/iap/verify/public_key); IAP signs its assertions with ES256.
+
+    `cert_pem` holds the public key PEM, so `CertsServer` publishes it like the RSA certs.
+    """
+
+    def __init__(self, key_id: str):
+        self.key_id = key_id
+        key = ec.generate_private_key(ec.SECP256R1())
+        self.private_pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        self.public_pem = (
+            key.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+        )
+        self.cert_pem = self.public_pem
+        self.signer = es256.ES256Signer.from_string(self.private_pem, key_id)

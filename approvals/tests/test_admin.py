@@ -150,10 +150,31 @@ def test_retry_callback_now_needs_its_permission(client, make_user, register):
     staff = make_user("viewer", approver=False, is_staff=True)
     from django.contrib.auth.models import Permission
 
-    staff.user_permissions.add(Permission.objects.get(codename="view_approvalrequest"))
+    staff.user_permissions.add(Permission.objects.get(codename="view_auditevent"))
     client.force_login(staff)
 
     page = client.get("/admin/approvals/approvalrequest/")
 
     assert page.status_code == 200
     assert "retry_callback_now" not in page.content.decode()
+
+
+def test_staff_without_the_audit_permission_sees_no_requests(client, make_user):
+    client.force_login(make_user("helpdesk", approver=False, is_staff=True))
+    assert client.get("/admin/approvals/approvalrequest/").status_code == 403
+    assert client.get("/admin/approvals/auditevent/").status_code == 403
+
+
+def test_an_auditor_reads_any_request_but_cannot_decide(client, make_user, register):
+    from django.contrib.auth.models import Permission
+
+    created = register(assignees=["someone@example.com"])
+    auditor = make_user("reader", approver=False, is_staff=True)
+    auditor.user_permissions.add(Permission.objects.get(codename="view_auditevent"))
+    client.force_login(auditor)
+
+    assert client.get("/admin/approvals/approvalrequest/").status_code == 200
+    page = client.get(f"/approvals/{created['id']}/").content.decode()
+    assert "Team offsite" in page and 'value="approved"' not in page
+    response = client.post(f"/approvals/{created['id']}/decide", {"outcome": "approved"})
+    assert response.status_code == 409

@@ -78,9 +78,11 @@ def live(live_server, transactional_db, approvals_settings):
 
 @pytest.fixture
 def new_page(browser, live):
-    """Open pages in fresh browser contexts; a static file that fails to load fails the test."""
+    """Open pages in fresh browser contexts; a static file that fails to load, or anything the
+    Content Security Policy blocks, fails the test."""
     contexts = []
     broken = []
+    blocked = []
 
     def open_page(viewport=None):
         context = browser.new_context(
@@ -98,12 +100,19 @@ def new_page(browser, live):
                 else None
             ),
         )
+        opened.on(
+            "console",
+            lambda message: (
+                blocked.append(message.text) if "Content Security Policy" in message.text else None
+            ),
+        )
         return opened
 
     yield open_page
     for context in contexts:
         context.close()
     assert broken == [], "static files failed to load"
+    assert blocked == [], "the Content Security Policy blocked something"
 
 
 @pytest.fixture
@@ -430,3 +439,22 @@ def test_on_a_phone_the_inbox_and_the_request_page_fit_the_screen(
         expect(button).to_be_in_viewport()
     assert_on_screen_horizontally(page.get_by_label("Comment"))
     shot(page, "phone-request")
+
+
+def test_the_admin_pages_pass_the_content_security_policy(
+    new_page, live, register_live, admin_user
+):
+    created = register_live()
+    page = new_page()
+    page.goto("/accounts/login/?next=/admin/")
+    page.get_by_label("Username").fill(admin_user.get_username())
+    page.get_by_label("Password").fill("password")
+    page.get_by_role("button", name="Sign in").click()
+    for path in (
+        "/admin/",
+        "/admin/approvals/approvalrequest/",
+        f"/admin/approvals/approvalrequest/{created['id']}/change/",
+        "/admin/approvals/auditevent/",
+    ):
+        page.goto(path)
+        expect(page.get_by_role("heading", level=1)).to_be_visible()

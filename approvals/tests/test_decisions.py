@@ -234,12 +234,21 @@ def test_decisions_need_the_csrf_token(register, manager):
     assert not Decision.objects.exists()
 
 
-def test_the_migration_creates_the_approvers_group_with_the_decision(django_user_model):
+def test_the_migrations_create_the_approvers_and_auditors_groups(django_user_model):
     from django.contrib.auth.models import Group
 
     call_command("migrate", "approvals", "0001", verbosity=0)  # earlier tests may have flushed it
-    assert not Group.objects.filter(name="Approvers").exists()
+    assert not Group.objects.filter(name__in=["Approvers", "Auditors"]).exists()
     call_command("migrate", "approvals", verbosity=0)
+
+    auditor = django_user_model.objects.create_user(
+        "audit", "audit@example.com", "pw", is_staff=True
+    )
+    auditor.groups.add(Group.objects.get(name="Auditors"))
+    auditor = django_user_model.objects.get(pk=auditor.pk)
+    assert auditor.has_perm("approvals.view_auditevent")
+    assert not auditor.has_perm("approvals.decide_approvalrequest")
+    assert not auditor.has_perm("approvals.change_approvalrequest")
 
     group = Group.objects.get(name="Approvers")
     person = django_user_model.objects.create_user("fresh", "fresh@example.com", "pw")

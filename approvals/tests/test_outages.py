@@ -283,6 +283,7 @@ def app_environment(cluster) -> dict:
         DJANGO_SECRET_KEY="outage-test-secret-key",
         DJANGO_DEBUG="off",
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        DJANGO_SECURE_SSL_REDIRECT="off",  # plain http here; Cloud Run's front end speaks https
         APPROVALS_API_TOKEN=API_TOKEN,
         APPROVALS_CALLBACK_URL_PREFIXES=CALLBACK_PREFIX,
         APPROVALS_CALLBACK_AUTH="none",

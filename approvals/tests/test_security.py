@@ -1,0 +1,113 @@
+"""Attacks from the README's security table, each tried and shown to fail."""
+
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings as django_settings
+from django.test import Client
+
+from approvals import signin
+from approvals.models import SignInThrottle
+
+pytestmark = pytest.mark.django_db
+
+
+def sign_in(client, username, password, **extra):
+    return client.post("/accounts/login/", {"username": username, "password": password}, **extra)
+
+
+def test_repeated_wrong_passwords_pause_the_account(client, make_user):
+    make_user("victim")
+    for _ in range(signin.MAX_FAILURES):
+        assert (
+            sign_in(client, "victim", "guess").status_code == 200
+        )  # the form again, with an error
+
+    paused = sign_in(client, "Victim", "pw-victim")  # even the right password, any case
+
+    assert paused.status_code == 429
+    assert "Too many wrong passwords" in paused.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_right_password_clears_the_count(client, make_user):
+    make_user("forgetful")
+    for _ in range(signin.MAX_FAILURES - 1):
+        sign_in(client, "forgetful", "wrong")
+    assert sign_in(client, "forgetful", "pw-forgetful").status_code == 302
+    assert not SignInThrottle.objects.filter(username="forgetful").exists()
+
+
+def test_the_pause_ends_after_the_window(client, make_user):
+    from django.utils import timezone
+
+    make_user("patient")
+    for _ in range(signin.MAX_FAILURES):
+        sign_in(client, "patient", "wrong")
+    SignInThrottle.objects.filter(username="patient").update(
+        window_started_at=timezone.now() - signin.WINDOW
+    )
+    assert sign_in(client, "patient", "pw-patient").status_code == 302
+
+
+def test_the_admin_sign_in_goes_through_the_same_brake(client):
+    response = client.get("/admin/login/?next=/admin/")
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/admin/"
+
+
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/", "//evil.example/", "http:evil.example", "\\\\evil.example"]
+)
+def test_sign_in_never_redirects_off_site(client, make_user, target):
+    make_user("careful")
+    response = client.post(
+        f"/accounts/login/?next={target}", {"username": "careful", "password": "pw-careful"}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+
+
+def test_pages_carry_a_strict_content_security_policy(client, manager):
+    client.force_login(manager)
+    for path in ("/", "/accounts/login/"):
+        policy = client.get(path)["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+        assert "frame-ancestors 'none'" in policy
+
+
+def test_templates_hold_no_inline_scripts_or_styles():
+    from pathlib import Path
+
+    for template in Path(django_settings.BASE_DIR, "templates").rglob("*.html"):
+        html = template.read_text()
+        assert "<script>" not in html and "<script " not in html, template
+        assert "style=" not in html and "<style" not in html, template
+
+
+def test_production_redirects_http_to_https_and_sends_hsts(settings):
+    settings.SECURE_SSL_REDIRECT = True
+    plain = Client().get("/accounts/login/")
+    assert plain.status_code == 301 and plain["Location"].startswith("https://")
+    secure = Client().get("/accounts/login/", headers={"X-Forwarded-Proto": "https"})
+    assert secure.status_code == 200
+    assert secure["Strict-Transport-Security"].startswith("max-age=31536000")
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    env = {
+        "DJANGO_SECRET_KEY": "a-long-random-production-like-secret-key-for-the-check-0123456789",
+        "DJANGO_ALLOWED_HOSTS": "approver.example.run.app",
+        "PATH": "/usr/bin:/bin",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=django_settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
