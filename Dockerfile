@@ -1,4 +1,5 @@
 # The Approver's container for Cloud Run: `gcloud run deploy --source .` builds it.
+# Linted with hadolint (`make lint`); its command is tried by approvals/tests/test_container.py.
 FROM python:3.11-slim
 
 ENV PYTHONUNBUFFERED=1 \
@@ -14,21 +15,14 @@ RUN pip install -r requirements.txt
 
 COPY . .
 
-# Static files are collected at build time and served by whitenoise.
+# Static files are collected at build time and served by whitenoise. The app runs as a user of
+# its own (numeric, so that the platform can tell it is not root) that cannot write the code.
 RUN DJANGO_SECRET_KEY=collectstatic-only python manage.py collectstatic --no-input \
-    && useradd --system --no-create-home approver
-USER approver
+    && groupadd --system --gid 10001 approver \
+    && useradd --system --uid 10001 --gid approver --no-create-home approver
+USER 10001:10001
 
-# Cloud Run sets PORT. Google's Django sample runs one worker with eight threads; timeout 0
-# leaves request timeouts to Cloud Run. gunicorn stops gracefully on SIGTERM.
-ENV PORT=8080 \
-    GUNICORN_WORKERS=1 \
-    GUNICORN_THREADS=8 \
-    GUNICORN_TIMEOUT=0 \
-    GUNICORN_GRACEFUL_TIMEOUT=10
-CMD exec gunicorn approver_site.wsgi:application \
-    --bind ":$PORT" \
-    --workers "$GUNICORN_WORKERS" \
-    --threads "$GUNICORN_THREADS" \
-    --timeout "$GUNICORN_TIMEOUT" \
-    --graceful-timeout "$GUNICORN_GRACEFUL_TIMEOUT"
+# gunicorn on $PORT; workers, threads and timeouts from the environment (gunicorn.conf.py).
+# Exec form: gunicorn is PID 1 and receives Cloud Run's SIGTERM itself, for a graceful stop.
+# Migrations are a Cloud Run job from this image (docs/deploy.md), never run at start.
+CMD ["gunicorn", "--config", "gunicorn.conf.py"]

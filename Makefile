@@ -12,15 +12,17 @@ PORT ?= 8000
 RUN_ENV := DJANGO_DEBUG=1 \
 	APPROVALS_CALLBACK_URL_PREFIXES=http://127.0.0.1:$(CALLBACK_PORT)/v1/ \
 	APPROVALS_CALLBACK_AUTH=none \
+	DJANGO_EMAIL_BACKEND=django.core.mail.backends.console.EmailBackend \
 	APPROVALS_API_TOKEN=$${APPROVALS_API_TOKEN:-local-demo-token}
 
 
-.PHONY: run test lint format install clean
+.PHONY: run test lint format install clean screenshots
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	if [ -f package-lock.json ]; then npm ci --silent; fi
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -36,6 +38,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/hadolint Dockerfile
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
@@ -45,6 +48,11 @@ format: $(STAMP)
 # another database; CI runs both.
 test: $(STAMP) lint
 	DJANGO_SECRET_KEY=tests-only-secret-key $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Screenshots of the main pages for the README, taken by the browser tests.
+screenshots: $(STAMP)
+	APPROVER_SHOTS_DIR=$(CURDIR)/docs/screenshots DJANGO_SECRET_KEY=tests-only-secret-key \
+		$(BIN)/python -m pytest -q -m browser approvals/tests/test_browser.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache

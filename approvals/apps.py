@@ -4,3 +4,7 @@ from django.apps import AppConfig
 class ApprovalsConfig(AppConfig):
     name = "approvals"
     verbose_name = "Approvals"
+
+    def ready(self):
+        # Registers the configuration checks that `manage.py check` runs (approvals/checks.py).
+        from . import checks  # noqa: F401

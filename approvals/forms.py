@@ -1,8 +1,11 @@
 """Forms of the manager's pages."""
 
+import uuid
+
 from django import forms
 
-from .models import Outcome
+from . import inbox
+from .models import Outcome, Status
 
 MAX_COMMENT = 5000
 
@@ -19,8 +22,79 @@ class DecisionForm(forms.Form):
         help_text="Required when you reject; the workflow receives it.",
     )
 
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("outcome") == Outcome.REJECTED and not cleaned.get("comment", "").strip():
             self.add_error("comment", "Say why you reject it: a comment is required.")
+        return cleaned
+
+
+class InboxForm(forms.Form):
+    """The inbox's tab, search, filters, sort and page, from the query string."""
+
+    tab = forms.ChoiceField(choices=list(inbox.TABS.items()), required=False)
+    q = forms.CharField(label="Search", required=False, max_length=200)
+    status = forms.ChoiceField(
+        label="Status", required=False, choices=[("", "Any status"), *Status.choices]
+    )
+    requester = forms.EmailField(label="Requester", required=False)
+    amount_min = forms.DecimalField(
+        label="Amount from", required=False, min_value=0, max_digits=18, decimal_places=3
+    )
+    amount_max = forms.DecimalField(
+        label="Amount to", required=False, min_value=0, max_digits=18, decimal_places=3
+    )
+    expiring = forms.BooleanField(label="Expiring within a day", required=False)
+    sort = forms.ChoiceField(
+        label="Sort",
+        required=False,
+        choices=[(key, label) for key, (label, _order) in inbox.SORTS.items()],
+    )
+    page = forms.IntegerField(required=False, min_value=1, max_value=100_000)
+
+    def clean(self):
+        cleaned = super().clean()
+        low, high = cleaned.get("amount_min"), cleaned.get("amount_max")
+        if low is not None and high is not None and low > high:
+            self.add_error("amount_max", "Must not be below “Amount from”.")
+        return cleaned
+
+    def filters(self) -> inbox.Filters:
+        data = self.cleaned_data if self.is_valid() else {}
+        return inbox.Filters(
+            query=data.get("q") or "",
+            status=data.get("status") or "",
+            requester=data.get("requester") or "",
+            amount_min=data.get("amount_min"),
+            amount_max=data.get("amount_max"),
+            expiring=bool(data.get("expiring")),
+            sort=data.get("sort") or "oldest",
+        )
+
+
+class BulkDecisionForm(forms.Form):
+    """Several waiting requests decided at once, each on its own."""
+
+    outcome = forms.ChoiceField(choices=Outcome.choices)
+    selected = forms.TypedMultipleChoiceField(coerce=uuid.UUID, choices=[], required=True)
+    comment = forms.CharField(
+        label="Comment for all selected",
+        required=False,
+        max_length=MAX_COMMENT,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Any well-formed id is accepted here; what may be decided is the service's to say.
+        self.fields["selected"].valid_value = lambda value: True
+        self.fields["selected"].error_messages["required"] = "Select at least one request."
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("outcome") == Outcome.REJECTED and not cleaned.get("comment", "").strip():
+            self.add_error("comment", "Say why you reject them: a comment is required.")
         return cleaned

@@ -1,6 +1,6 @@
 """The only code that talks to google-auth.
 
-Two jobs:
+Three jobs:
 
 * `callback_session()`: one process-wide HTTP session for callbacks. With
   `APPROVALS_CALLBACK_AUTH=google` it is an `AuthorizedSession` over Application Default
@@ -10,9 +10,11 @@ Two jobs:
   against Google's published certs, expiry with clock skew, audience), then the claims google-auth
   leaves to us: the issuer and a verified e-mail. The certs are cached process-wide
   (`CertsCache`); `verify_signed_jwt()` serves other Google-signed tokens (IAP's) the same way.
+* `project_id()`: the Google Cloud project the app runs in, for the trace field of its log lines.
 """
 
 import math
+import os
 import re
 import threading
 import time
@@ -223,3 +225,17 @@ def _describe(error: Exception) -> str:
     if "key id" in lowered:
         return "The token is signed with an unknown key."
     return "The token is not a valid Google-signed token."
+
+
+def project_id() -> str | None:
+    """The project id: `GOOGLE_CLOUD_PROJECT` when set (the deployment sets it), else whatever
+    Application Default Credentials know (on Cloud Run, the metadata server's answer); None when
+    neither knows. Called once per process, when logging is configured on Cloud Run."""
+    project = os.environ.get("GOOGLE_CLOUD_PROJECT", "").strip()
+    if project:
+        return project
+    try:
+        _credentials, project = google.auth.default()
+    except google.auth.exceptions.DefaultCredentialsError:
+        return None
+    return project or None

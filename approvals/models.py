@@ -75,8 +75,12 @@ class ApprovalRequest(models.Model):
             ("retry_callback_approvalrequest", "Can retry failed callbacks"),
         ]
         indexes = [
-            # The inbox: pending requests, oldest first.
+            # The inbox: pending requests by age, by time left, by amount; decided ones by when.
             models.Index(fields=["status", "created_at"], name="approval_status_created"),
+            models.Index(fields=["status", "expires_at"], name="approval_status_expires"),
+            models.Index(fields=["status", "amount"], name="approval_status_amount"),
+            models.Index(fields=["status", "closed_at"], name="approval_status_closed"),
+            models.Index(fields=["requester_email", "status"], name="approval_requester"),
             # The delivery pass: callbacks that are due, soonest first.
             models.Index(
                 fields=["delivery_next_attempt_at"],
@@ -186,6 +190,8 @@ class AuditEvent(models.Model):
         CALLBACK_SENT = "callback_sent", "Callback delivered"
         CALLBACK_FAILED = "callback_failed", "Callback failed"
         CALLBACK_RETRY = "callback_retry", "Callback retry requested"
+        NOTIFIED = "notified", "Deciders e-mailed"
+        NOTIFY_FAILED = "notify_failed", "E-mail to deciders failed"
 
     request = models.ForeignKey(
         ApprovalRequest, on_delete=models.PROTECT, related_name="audit_events"

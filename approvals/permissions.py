@@ -6,7 +6,9 @@ decide a request when they hold `approvals.decide_approvalrequest`, are among it
 names any, are not its requester (e-mails compared without case), and the request is still open.
 """
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.contrib.auth import get_user_model
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import Lower, Trim
 from django.utils import timezone
 
 from .models import ApprovalRequest, Assignee, Status
@@ -68,6 +70,29 @@ def requests_awaiting(user) -> QuerySet[ApprovalRequest]:
     )
 
 
+def deciders(request: ApprovalRequest) -> QuerySet:
+    """The people who may decide `request` now: whom to e-mail. Same rules as `decision_refusal`.
+
+    The permission is asked of Django's ModelBackend in SQL (group, direct, or superuser, and
+    active), the same answer `has_perm` gives; e-mails are compared trimmed and without case.
+    """
+    users = get_user_model()
+    if not request.is_open:
+        return users.objects.none()
+    people = (
+        users.objects.with_perm(
+            DECIDE_PERMISSION, is_active=True, backend="django.contrib.auth.backends.ModelBackend"
+        )
+        .annotate(decider_email=Lower(Trim("email")))
+        .exclude(decider_email="")
+        .exclude(decider_email=request.requester_email.lower())
+    )
+    assignees = [assignee.email for assignee in request.assignees.all()]
+    if assignees:
+        people = people.filter(decider_email__in=assignees)
+    return people
+
+
 AUDIT_PERMISSION = "approvals.view_auditevent"
 
 
@@ -79,6 +104,21 @@ def is_auditor(user) -> bool:
 def may_use_admin(user) -> bool:
     """The admin is the auditors' view; Django also asks for staff status to enter it."""
     return is_auditor(user) and user.is_staff
+
+
+def requests_visible(user) -> QuerySet[ApprovalRequest]:
+    """Every request `user` may open, open or closed: the query form of `can_see`."""
+    if not user.is_authenticated or not user.is_active:
+        return ApprovalRequest.objects.none()
+    if is_auditor(user):
+        return ApprovalRequest.objects.all()
+    email = user_email(user)
+    own = Q(requester_email=email) if email else Q(pk__in=[])
+    if not user.has_perm(DECIDE_PERMISSION):
+        return ApprovalRequest.objects.filter(own)
+    has_assignees = Exists(Assignee.objects.filter(request=OuterRef("pk")))
+    assigned_to_me = Exists(Assignee.objects.filter(request=OuterRef("pk"), email=email))
+    return ApprovalRequest.objects.filter(own | ~has_assignees | assigned_to_me)
 
 
 def can_see(user, request: ApprovalRequest) -> bool:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import delivery, permissions
+from . import delivery, notifications, permissions
 from .models import ApprovalRequest, Assignee, AuditEvent, Decision, DeliveryStatus, Outcome, Status
 from .registration import Registration
 
@@ -75,6 +75,8 @@ def register(registration: Registration, caller: str) -> Registered:
                     "expires_at": delivery.iso_utc(request.expires_at),
                 },
             )
+            # After the commit; a failing mail server is logged and audited, never raised.
+            transaction.on_commit(lambda: notifications.notify_deciders(request.pk), robust=True)
     except IntegrityError:
         # Another copy of the same registration committed first.
         existing = ApprovalRequest.objects.filter(callback_url=registration.callback_url).first()

@@ -64,7 +64,15 @@ INSTALLED_APPS = [
     "approvals",
 ]
 
+# Cloud Run sets K_SERVICE in a service's containers and CLOUD_RUN_JOB in a job's (its container
+# contract); there, log lines go to Cloud Logging as JSON (see "Logging" below).
+ON_CLOUD_RUN = bool(os.environ.get("K_SERVICE") or os.environ.get("CLOUD_RUN_JOB"))
+
 MIDDLEWARE = [
+    # Cloud Run's probes: answered before the HTTPS redirect, the Host check and sessions.
+    "approver_site.health.HealthCheckMiddleware",
+    # Every line logged while serving a request carries its trace (Cloud Logging links them).
+    *(["approver_site.cloud_logging.trace_middleware"] if ON_CLOUD_RUN else []),
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -188,10 +196,11 @@ APPROVALS_IAP_CERTS_URL = os.environ.get(
 
 # --- Logging -------------------------------------------------------------------------------------
 
-# On Cloud Run (K_SERVICE is set there) log lines are structured JSON on stdout, which Cloud
-# Logging parses; the library's StructuredLogHandler writes them synchronously, which survives
-# Cloud Run's CPU throttling between requests. Locally, plain readable lines.
-ON_CLOUD_RUN = bool(os.environ.get("K_SERVICE"))
+# On Cloud Run (a service or a job) log lines are structured JSON on stdout, which Cloud Logging
+# parses: google-cloud-logging's StructuredLogHandler, which writes them synchronously and so
+# survives Cloud Run's CPU throttling between requests, with the project id so that traces link
+# (approver_site/cloud_logging.py). Locally, plain readable lines on stderr. One handler, on the
+# root logger: every logger propagates to it, so no line is written twice.
 LOG_LEVEL = os.environ.get("DJANGO_LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
@@ -201,10 +210,7 @@ LOGGING = {
     },
     "handlers": {
         "default": (
-            {
-                "class": "google.cloud.logging_v2.handlers.StructuredLogHandler",
-                "project_id": os.environ.get("GOOGLE_CLOUD_PROJECT") or None,
-            }
+            {"()": "approver_site.cloud_logging.structured_handler", "stream": "ext://sys.stdout"}
             if ON_CLOUD_RUN
             else {"class": "logging.StreamHandler", "formatter": "console"}
         ),
@@ -213,5 +219,28 @@ LOGGING = {
     "loggers": {
         # Django's own loggers propagate to the root handler; no second handler, no line twice.
         "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        # StructuredLogHandler writes its one-off diagnostic line through this logger, with
+        # itself attached as a handler; propagating too would write that line twice.
+        "google.cloud.logging_v2.handlers.structured_log": {"propagate": False},
     },
 }
+
+# --- E-mail --------------------------------------------------------------------------------------
+
+# Deciders are e-mailed when a request is registered (README, "E-mail"). SMTP by default; `make
+# run` prints the mails on the console. The timeout keeps a mail server that does not answer from
+# holding up a registration for long: sending happens after the commit, in the API's request.
+# (Google Cloud blocks outgoing port 25: use a relay's 587 with TLS.)
+EMAIL_BACKEND = (
+    os.environ.get("DJANGO_EMAIL_BACKEND", "").strip()
+    or "django.core.mail.backends.smtp.EmailBackend"
+)
+EMAIL_HOST = os.environ.get("DJANGO_EMAIL_HOST", "").strip() or "localhost"
+EMAIL_USE_TLS = env_bool("DJANGO_EMAIL_USE_TLS")
+EMAIL_PORT = env_int("DJANGO_EMAIL_PORT", 587 if EMAIL_USE_TLS else 25)
+EMAIL_HOST_USER = os.environ.get("DJANGO_EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("DJANGO_EMAIL_HOST_PASSWORD", "")
+EMAIL_TIMEOUT = env_int("DJANGO_EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = (
+    os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "").strip() or "Approver <approver@localhost>"
+)

@@ -176,5 +176,7 @@ def test_an_auditor_reads_any_request_but_cannot_decide(client, make_user, regis
     assert client.get("/admin/approvals/approvalrequest/").status_code == 200
     page = client.get(f"/approvals/{created['id']}/").content.decode()
     assert "Team offsite" in page and 'value="approved"' not in page
-    response = client.post(f"/approvals/{created['id']}/decide", {"outcome": "approved"})
+    response = client.post(
+        f"/approvals/{created['id']}/decide", {"outcome": "approved", "confirmed": "on"}
+    )
     assert response.status_code == 409

@@ -67,7 +67,9 @@ def test_a_double_click_gives_one_decision(client, register, manager, receiver):
         def click(request_id=created["id"]):
             browser = Client()
             browser.force_login(manager)
-            return browser.post(f"/approvals/{request_id}/decide", {"outcome": "approved"})
+            return browser.post(
+                f"/approvals/{request_id}/decide", {"outcome": "approved", "confirmed": "on"}
+            )
 
         statuses = sorted(response.status_code for _, response in at_once(click, click))
         assert statuses == [302, 409]

@@ -16,7 +16,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def decide_page(client, user, request_id, outcome, comment=""):
     client.force_login(user)
-    return client.post(f"/approvals/{request_id}/decide", {"outcome": outcome, "comment": comment})
+    return client.post(
+        f"/approvals/{request_id}/decide",
+        {"outcome": outcome, "comment": comment, "confirmed": "on"},
+    )
 
 
 def test_an_approver_approves_through_the_page_and_the_workflow_is_told(
@@ -37,6 +40,7 @@ def test_an_approver_approves_through_the_page_and_the_workflow_is_told(
     )
     assert [e.kind for e in request.audit_events.all()] == [
         AuditEvent.Kind.REGISTERED,
+        AuditEvent.Kind.NOTIFIED,
         AuditEvent.Kind.APPROVED,
         AuditEvent.Kind.CALLBACK_SENT,
     ]
@@ -177,7 +181,7 @@ def test_the_inbox_lists_what_the_person_may_decide_oldest_first(client, registe
 
     page = client.get("/")
 
-    titles = [r.title for r in page.context["page"].object_list]
+    titles = [r.title for r in page.context["page"].rows]
     assert titles == ["First report", "Second report"]
     html = page.content.decode()
     assert f"/approvals/{first['id']}/" in html and f"/approvals/{second['id']}/" in html
@@ -188,7 +192,9 @@ def test_the_inbox_and_pages_need_a_signed_in_person(client, register):
     created = register()
     assert client.get("/")["Location"].startswith("/accounts/login/")
     assert client.get(f"/approvals/{created['id']}/")["Location"].startswith("/accounts/login/")
-    response = client.post(f"/approvals/{created['id']}/decide", {"outcome": "approved"})
+    response = client.post(
+        f"/approvals/{created['id']}/decide", {"outcome": "approved", "confirmed": "on"}
+    )
     assert response.status_code == 302
     assert not Decision.objects.exists()
 
@@ -229,7 +235,9 @@ def test_decisions_need_the_csrf_token(register, manager):
     created = register()
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(manager)
-    response = strict.post(f"/approvals/{created['id']}/decide", {"outcome": "approved"})
+    response = strict.post(
+        f"/approvals/{created['id']}/decide", {"outcome": "approved", "confirmed": "on"}
+    )
     assert response.status_code == 403
     assert not Decision.objects.exists()
 

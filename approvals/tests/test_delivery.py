@@ -112,7 +112,9 @@ def test_a_failed_callback_is_shown_on_the_page_and_sent_again_by_the_command(
     client.force_login(manager)
 
     response = client.post(
-        f"/approvals/{created['id']}/decide", {"outcome": "approved"}, follow=True
+        f"/approvals/{created['id']}/decide",
+        {"outcome": "approved", "confirmed": "on"},
+        follow=True,
     )
 
     messages = " ".join(str(m) for m in response.context["messages"])

@@ -184,7 +184,7 @@ def test_a_person_added_to_approvers_decides(client, assertion, approvers_group,
         f"/approvals/{created['id']}/decide",
         assertion(),
         method="post",
-        data={"outcome": "approved", "comment": "Fine"},
+        data={"outcome": "approved", "comment": "Fine", "confirmed": "on"},
     )
     assert decided.status_code == 302
     request = ApprovalRequest.objects.get(pk=created["id"])

@@ -96,9 +96,12 @@ def test_production_redirects_http_to_https_and_sends_hsts(settings):
 
 
 def test_check_deploy_is_clean_with_production_settings():
+    # What docs/deploy.md sets; also clean for the app's own checks (approvals/checks.py).
     env = {
         "DJANGO_SECRET_KEY": "a-long-random-production-like-secret-key-for-the-check-0123456789",
         "DJANGO_ALLOWED_HOSTS": "approver.example.run.app",
+        "APPROVALS_BASE_URL": "https://approver.example.run.app",
+        "APPROVALS_ALLOWED_INVOKERS": "workflow@demo-project.iam.gserviceaccount.com",
         "PATH": "/usr/bin:/bin",
     }
     result = subprocess.run(

@@ -1,0 +1,111 @@
+"""The inbox's queries: tabs, search, filters, sorting and pages that stay fast at any size.
+
+Reads only (the selectors of the manager's pages). Pages are fetched with LIMIT/OFFSET one row
+past the page, so a page costs the same number of queries however many rows match, and the
+counts shown on the tabs stop at `COUNT_CAP` so they never count a whole large table.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from . import permissions
+from .models import ApprovalRequest, Status
+
+PAGE_SIZE = 25
+COUNT_CAP = 1000
+CLOSED = [Status.APPROVED, Status.REJECTED, Status.CANCELLED, Status.EXPIRED]
+
+TABS = {
+    "waiting": "Waiting for me",
+    "pending": "All pending",
+    "decided": "Decided",
+}
+SORTS = {
+    "oldest": ("Oldest first", ["created_at", "pk"]),
+    "newest": ("Newest first", ["-created_at", "-pk"]),
+    "amount": ("Highest amount", ["-amount", "created_at", "pk"]),
+    "time_left": ("Least time left", ["expires_at", "pk"]),
+}
+DECIDED_SORTS = {"newest": ["-closed_at", "-pk"], "oldest": ["closed_at", "pk"]}
+
+
+def tab_queryset(user, tab: str) -> QuerySet[ApprovalRequest]:
+    """The requests of one tab, before search and filters."""
+    now = timezone.now()
+    if tab == "waiting":
+        return permissions.requests_awaiting(user)
+    visible = permissions.requests_visible(user)
+    if tab == "pending":
+        return visible.filter(status=Status.PENDING, expires_at__gt=now)
+    # Decided: closed requests, and pending ones whose time ran out (expired, not yet recorded).
+    return visible.filter(Q(status__in=CLOSED) | Q(status=Status.PENDING, expires_at__lte=now))
+
+
+@dataclass(frozen=True)
+class Filters:
+    query: str = ""
+    status: str = ""
+    requester: str = ""
+    amount_min: object = None
+    amount_max: object = None
+    expiring: bool = False
+    sort: str = "oldest"
+
+
+def apply(queryset: QuerySet, filters: Filters, tab: str) -> QuerySet[ApprovalRequest]:
+    if filters.query:
+        words = filters.query.split()[:5]
+        for word in words:
+            queryset = queryset.filter(
+                Q(title__icontains=word)
+                | Q(requester_email__icontains=word)
+                | Q(external_id__icontains=word)
+                | Q(description__icontains=word)
+            )
+    if filters.status == Status.EXPIRED:
+        queryset = queryset.filter(
+            Q(status=Status.EXPIRED) | Q(status=Status.PENDING, expires_at__lte=timezone.now())
+        )
+    elif filters.status:
+        queryset = queryset.filter(status=filters.status)
+    if filters.requester:
+        queryset = queryset.filter(requester_email=filters.requester.lower())
+    if filters.amount_min is not None:
+        queryset = queryset.filter(amount__gte=filters.amount_min)
+    if filters.amount_max is not None:
+        queryset = queryset.filter(amount__lte=filters.amount_max)
+    if filters.expiring:
+        now = timezone.now()
+        queryset = queryset.filter(
+            status=Status.PENDING, expires_at__gt=now, expires_at__lte=now + timedelta(days=1)
+        )
+    if tab == "decided":
+        order = DECIDED_SORTS.get(filters.sort, DECIDED_SORTS["newest"])
+    else:
+        order = SORTS.get(filters.sort, SORTS["oldest"])[1]
+    return queryset.order_by(*order)
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list
+    number: int
+    has_previous: bool
+    has_next: bool
+
+
+def page(queryset: QuerySet, number: int) -> Page:
+    """One page of rows, fetching one extra row to know whether another page follows."""
+    number = max(1, number)
+    start = (number - 1) * PAGE_SIZE
+    rows = list(queryset.prefetch_related("assignees")[start : start + PAGE_SIZE + 1])
+    return Page(rows[:PAGE_SIZE], number, number > 1, len(rows) > PAGE_SIZE)
+
+
+def capped_count(queryset: QuerySet) -> tuple[int, bool]:
+    """How many rows, counting at most COUNT_CAP: (count, whether there are more)."""
+    count = queryset.order_by()[: COUNT_CAP + 1].count()
+    return min(count, COUNT_CAP), count > COUNT_CAP

@@ -1,0 +1,220 @@
+"""E-mail to the people who may decide a request, and the signed decision links it carries.
+
+`services.register` calls `notify_deciders` once a new request is committed. Each person who may
+decide it (`permissions.deciders`) gets one mail with the request's summary and two links,
+Approve and Reject. A link only opens a confirmation page (mail scanners follow links; a GET
+never decides); the decision is the POST from that page, through `services.decide`.
+
+A link is signed with the app's secret key and names one request, one person and one outcome. It
+works only for that person, signed in, and only while the request is open: `open_link` checks all
+of it, so an expired, decided or cancelled request's links stop working at once. The token is in
+the query string, which Django's request logging leaves out; it is never logged here either.
+
+A mail server that fails never fails the registration: the failure is logged and recorded as a
+`notify_failed` audit event; the request waits in the inbox as any other.
+"""
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import quote_plus, urlencode
+
+from django.conf import settings
+from django.core import mail, signing
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from . import permissions
+from .models import ApprovalRequest, AuditEvent, Outcome
+
+logger = logging.getLogger(__name__)
+
+SALT = "approvals.email-decision"
+# Only an outer bound: requests live at most a year; what ends a link is its request closing.
+LINK_MAX_AGE = timedelta(days=366)
+
+INVALID_LINK = (
+    "This link is not valid: it may have been cut short or changed on its way. "
+    "Open the request from your inbox instead."
+)
+OTHER_REQUEST = "This link belongs to another request. Open the request from your inbox instead."
+OTHER_PERSON = (
+    "This link was e-mailed to someone else, so it does not work while you are signed in as "
+    "{email}. Sign out and sign in as the person it was sent to, or open the request from your "
+    "inbox."
+)
+NO_SUCH_REQUEST = "There is no such request any more."
+
+
+class LinkRefused(Exception):
+    """The link may not be used; `message` says why, `status` is the page's HTTP status, and
+    `request` is shown with it when the person may see it."""
+
+    def __init__(self, message: str, status: int, request: ApprovalRequest | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.request = request
+
+
+@dataclass(frozen=True)
+class DecisionLink:
+    request: ApprovalRequest
+    outcome: Outcome
+
+
+def decision_token(request: ApprovalRequest, user, outcome: str) -> str:
+    """The signed part of a decision link: this request, this person, this outcome."""
+    return signing.dumps(
+        {"r": str(request.pk), "u": user.pk, "o": Outcome(outcome).value}, salt=SALT
+    )
+
+
+def decision_url(request: ApprovalRequest, user, outcome: str) -> str:
+    return _link(request, decision_token(request, user, outcome))
+
+
+def _link(request: ApprovalRequest, token: str) -> str:
+    path = reverse("approvals:email-decision", args=[request.pk])
+    return f"{settings.APPROVALS_BASE_URL}{path}?{urlencode({'token': token})}"
+
+
+def open_link(token: str, request_id: uuid.UUID, user) -> DecisionLink:
+    """What a decision link lets the signed-in `user` do, or LinkRefused with why not.
+
+    Refused: a link whose signature does not hold (400), made for another request (400) or for
+    another person (403); a request that is no longer open, because it was decided, cancelled or
+    ran out of time (410); a person who may no longer decide it (403).
+    """
+    try:
+        data = signing.loads(token, salt=SALT, max_age=LINK_MAX_AGE)
+        link_request_id = uuid.UUID(data["r"])
+        user_id = int(data["u"])
+        outcome = Outcome(data["o"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        # BadSignature includes SignatureExpired: past the outer bound, the request is closed too.
+        raise LinkRefused(INVALID_LINK, 400) from None
+    if link_request_id != request_id:
+        raise LinkRefused(OTHER_REQUEST, 400)
+    if user_id != user.pk:
+        raise LinkRefused(OTHER_PERSON.format(email=user.email or user.get_username()), 403)
+    request = (
+        ApprovalRequest.objects.filter(pk=request_id)
+        .prefetch_related("assignees", "decisions")
+        .first()
+    )
+    if request is None:
+        raise LinkRefused(NO_SUCH_REQUEST, 410)
+    refusal = permissions.decision_refusal(user, request)
+    if refusal:
+        shown = request if permissions.can_see(user, request) else None
+        raise LinkRefused(refusal, 410 if not request.is_open else 403, shown)
+    return DecisionLink(request, outcome)
+
+
+def notify_deciders(request_id: uuid.UUID) -> None:
+    """E-mail everyone who may decide the request; record who got it and what failed.
+
+    Runs after the registration commits. A failure to send is logged and recorded, never raised.
+    """
+    request = ApprovalRequest.objects.filter(pk=request_id).prefetch_related("assignees").first()
+    if request is None or not request.is_open:
+        return
+    people = list(permissions.deciders(request).order_by("pk"))
+    log_fields = {"request_id": str(request.pk)}
+    if not people:
+        logger.warning(
+            "Nobody may decide request %s, so nobody was e-mailed",
+            request.pk,
+            extra={"json_fields": log_fields},
+        )
+        return
+
+    tokens: list[str] = []  # kept out of any error text that is logged or recorded
+    errors: dict[str, str] = {}
+    sent: list[str] = []
+    try:
+        with mail.get_connection() as connection:
+            for person in people:
+                address = person.email.strip()
+                try:
+                    _message(request, person, connection, tokens).send()
+                except Exception as exc:  # noqa: BLE001 - any mail failure is recorded, not raised
+                    errors[address] = _describe(exc, tokens)
+                else:
+                    sent.append(address)
+    except Exception as exc:  # noqa: BLE001 - opening or closing the connection failed
+        reason = _describe(exc, tokens)
+        for person in people:
+            address = person.email.strip()
+            if address not in sent:
+                errors.setdefault(address, reason)
+
+    now = timezone.now()
+    if sent:
+        AuditEvent.objects.create(
+            request=request,
+            kind=AuditEvent.Kind.NOTIFIED,
+            actor="system",
+            at=now,
+            payload={"recipients": sent},
+        )
+        logger.info(
+            "E-mailed request %s to %d possible decider(s)",
+            request.pk,
+            len(sent),
+            extra={"json_fields": {**log_fields, "recipients": len(sent)}},
+        )
+    if errors:
+        first_error = next(iter(errors.values()))
+        AuditEvent.objects.create(
+            request=request,
+            kind=AuditEvent.Kind.NOTIFY_FAILED,
+            actor="system",
+            at=now,
+            payload={"recipients": list(errors), "error": first_error},
+        )
+        logger.warning(
+            "Could not e-mail request %s to %d of %d possible decider(s): %s",
+            request.pk,
+            len(errors),
+            len(people),
+            first_error,
+            extra={"json_fields": {**log_fields, "failed": len(errors), "error": first_error}},
+        )
+
+
+def _message(request: ApprovalRequest, person, connection, tokens: list[str]):
+    approve = decision_token(request, person, Outcome.APPROVED)
+    reject = decision_token(request, person, Outcome.REJECTED)
+    tokens.extend((approve, reject))
+    context = {
+        "approval": request,
+        "person": person,
+        "approve_url": _link(request, approve),
+        "reject_url": _link(request, reject),
+        "page_url": settings.APPROVALS_BASE_URL + reverse("approvals:detail", args=[request.pk]),
+    }
+    # One line, whatever the title holds: mail headers cannot carry line breaks.
+    subject = " ".join(render_to_string("approvals/email/request_subject.txt", context).split())
+    message = mail.EmailMultiAlternatives(
+        subject,
+        render_to_string("approvals/email/request.txt", context),
+        to=[person.email.strip()],
+        connection=connection,
+        headers={"Auto-Submitted": "auto-generated"},
+    )
+    message.attach_alternative(
+        render_to_string("approvals/email/request.html", context), "text/html"
+    )
+    return message
+
+
+def _describe(exc: Exception, tokens: list[str]) -> str:
+    """The failure in a line, without any link's token (a server may quote the message back)."""
+    text = f"{type(exc).__name__}: {exc}"
+    for token in tokens:
+        text = text.replace(token, "[link]").replace(quote_plus(token), "[link]")
+    return text[:300]
