@@ -16,7 +16,7 @@ RUN_ENV := DJANGO_DEBUG=1 \
 	APPROVALS_API_TOKEN=$${APPROVALS_API_TOKEN:-local-demo-token}
 
 
-.PHONY: run test lint format install clean screenshots
+.PHONY: run test lint format install clean screenshots bench bench-smoke
 
 $(STAMP): requirements.txt requirements-dev.txt package-lock.json
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,15 @@ test: $(STAMP) lint
 screenshots: $(STAMP)
 	APPROVER_SHOTS_DIR=$(CURDIR)/docs/screenshots DJANGO_SECRET_KEY=tests-only-secret-key \
 		$(BIN)/python -m pytest -q -m browser approvals/tests/test_browser.py
+
+# Benchmarks (docs/benchmarks.md): gunicorn and PostgreSQL (postgres@127.0.0.1:5432, database
+# approver_bench, dropped and created) against the baselines; bench-smoke runs for seconds and
+# writes no docs.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+bench-smoke: $(STAMP)
+	$(BIN)/python -m bench.run --smoke
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache
