@@ -4,11 +4,18 @@ Decisions and audit events are read-only here: the admin never writes to the rec
 """
 
 from django.contrib import admin, messages
-from django.db.models import Q
-from django.utils import timezone
 
 from . import permissions, services
-from .models import ApprovalRequest, Assignee, AuditEvent, Decision, DeliveryStatus, Status
+from .models import (
+    ApprovalRequest,
+    Assignee,
+    AuditEvent,
+    Decision,
+    DeliveryStatus,
+    Status,
+    expired_q,
+    open_q,
+)
 
 
 class ReadOnly:
@@ -64,13 +71,10 @@ class EffectiveStatusFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         value = self.value()
-        now = timezone.now()
         if value == Status.PENDING:
-            return queryset.filter(status=Status.PENDING, expires_at__gt=now)
+            return queryset.filter(open_q())
         if value == Status.EXPIRED:
-            return queryset.filter(
-                Q(status=Status.EXPIRED) | Q(status=Status.PENDING, expires_at__lte=now)
-            )
+            return queryset.filter(expired_q())
         if value:
             return queryset.filter(status=value)
         return queryset

@@ -12,7 +12,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from . import permissions
-from .models import ApprovalRequest, Status
+from .models import ApprovalRequest, Status, expired_q, open_q, overdue_q
 
 PAGE_SIZE = 25
 COUNT_CAP = 1000
@@ -34,14 +34,13 @@ DECIDED_SORTS = {"newest": ["-closed_at", "-pk"], "oldest": ["closed_at", "pk"]}
 
 def tab_queryset(user, tab: str) -> QuerySet[ApprovalRequest]:
     """The requests of one tab, before search and filters."""
-    now = timezone.now()
     if tab == "waiting":
         return permissions.requests_awaiting(user)
     visible = permissions.requests_visible(user)
     if tab == "pending":
-        return visible.filter(status=Status.PENDING, expires_at__gt=now)
+        return visible.filter(open_q())
     # Decided: closed requests, and pending ones whose time ran out (expired, not yet recorded).
-    return visible.filter(Q(status__in=CLOSED) | Q(status=Status.PENDING, expires_at__lte=now))
+    return visible.filter(Q(status__in=CLOSED) | overdue_q())
 
 
 @dataclass(frozen=True)
@@ -66,9 +65,7 @@ def apply(queryset: QuerySet, filters: Filters, tab: str) -> QuerySet[ApprovalRe
                 | Q(description__icontains=word)
             )
     if filters.status == Status.EXPIRED:
-        queryset = queryset.filter(
-            Q(status=Status.EXPIRED) | Q(status=Status.PENDING, expires_at__lte=timezone.now())
-        )
+        queryset = queryset.filter(expired_q())
     elif filters.status:
         queryset = queryset.filter(status=filters.status)
     if filters.requester:

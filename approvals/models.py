@@ -35,6 +35,21 @@ class DeliveryStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+def open_q() -> models.Q:
+    """Pending and within its time: the SQL form of `ApprovalRequest.is_open`."""
+    return models.Q(status=Status.PENDING, expires_at__gt=timezone.now())
+
+
+def overdue_q() -> models.Q:
+    """Pending past its time, expiry not recorded yet: the SQL form of `is_expired`."""
+    return models.Q(status=Status.PENDING, expires_at__lte=timezone.now())
+
+
+def expired_q() -> models.Q:
+    """Shown as expired: recorded so, or overdue (`effective_status == "expired"`)."""
+    return models.Q(status=Status.EXPIRED) | overdue_q()
+
+
 class ApprovalRequest(models.Model):
     """One pending decision that a workflow execution waits for, and its callback's delivery."""
 

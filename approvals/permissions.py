@@ -9,9 +9,8 @@ names any, are not its requester (e-mails compared without case), and the reques
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Lower, Trim
-from django.utils import timezone
 
-from .models import ApprovalRequest, Assignee, Status
+from .models import ApprovalRequest, Assignee, Status, open_q
 
 DECIDE_PERMISSION = "approvals.decide_approvalrequest"
 
@@ -63,7 +62,7 @@ def requests_awaiting(user) -> QuerySet[ApprovalRequest]:
         Assignee.objects.filter(request=OuterRef("pk"), email=email)
     )
     return (
-        ApprovalRequest.objects.filter(status=Status.PENDING, expires_at__gt=timezone.now())
+        ApprovalRequest.objects.filter(open_q())
         .exclude(requester_email=email)
         .exclude(assigned_to_others)
         .prefetch_related("assignees")

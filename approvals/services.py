@@ -11,7 +11,16 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import delivery, notifications, permissions
-from .models import ApprovalRequest, Assignee, AuditEvent, Decision, DeliveryStatus, Outcome, Status
+from .models import (
+    ApprovalRequest,
+    Assignee,
+    AuditEvent,
+    Decision,
+    DeliveryStatus,
+    Outcome,
+    Status,
+    overdue_q,
+)
 from .registration import Registration
 
 logger = logging.getLogger(__name__)
@@ -221,9 +230,7 @@ def _record_expiry(request: ApprovalRequest, seen_by: str) -> None:
 
 def expire_overdue(limit: int = 500) -> int:
     """Record the expiry of pending requests past their deadline; return how many."""
-    overdue = ApprovalRequest.objects.filter(
-        status=Status.PENDING, expires_at__lte=timezone.now()
-    ).values_list("pk", flat=True)[:limit]
+    overdue = ApprovalRequest.objects.filter(overdue_q()).values_list("pk", flat=True)[:limit]
     return sum(expire(request_id, seen_by="sweep") for request_id in list(overdue))
 
 

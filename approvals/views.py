@@ -127,6 +127,11 @@ def decide(request, request_id):
         decision = services.decide(approval.pk, request.user, outcome, comment)
     except services.DecisionRefused:
         return _refused(request, request_id, comment)
+    return _decided(request, approval, decision)
+
+
+def _decided(request, approval, decision):
+    """Say what was decided and what the workflow heard, then open the next waiting request."""
     approval.refresh_from_db(fields=["delivery_status", "delivery_last_error"])
     messages.success(request, f"You {decision.outcome} “{approval.title}”.")
     level, news = DELIVERY_NEWS.get(
@@ -245,13 +250,7 @@ def email_decision(request, request_id):
                 approval.refresh_from_db()
                 context = {"refusal": str(refused), "approval": approval}
                 return render(request, "approvals/email_decision.html", context, status=409)
-            approval.refresh_from_db(fields=["delivery_status", "delivery_last_error"])
-            messages.success(request, f"You {decision.outcome} “{approval.title}”.")
-            level, news = DELIVERY_NEWS.get(
-                approval.delivery_status, DELIVERY_NEWS[DeliveryStatus.RETRYING]
-            )
-            messages.add_message(request, level, news.format(error=approval.delivery_last_error))
-            return _next_waiting(request)
+            return _decided(request, approval, decision)
         status = 400
     context = {"approval": approval, "outcome": outcome, "form": form}
     return render(request, "approvals/email_decision.html", context, status=status)
