@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from . import callers, registration, services
-from .delivery import iso_utc
+from .delivery import decision_list, iso_utc
 from .models import ApprovalRequest
 
 MAX_BODY_BYTES = 256 * 1024
@@ -72,6 +72,10 @@ def state(request: ApprovalRequest) -> dict:
         "decided_by": decision.decided_by if decision else None,
         "decided_at": iso_utc(decision.decided_at) if decision else None,
         "comment": decision.comment if decision else None,
+        "on_behalf_of": (decision.on_behalf_of or None) if decision else None,
+        "required_approvals": request.required_approvals,
+        "decisions": decision_list(request),
+        "escalates_at": iso_utc(request.escalates_at),
         "delivery": {
             "status": request.delivery_status,
             "attempts": request.delivery_attempts,

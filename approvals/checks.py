@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core import checks
 
+from .reminders import parse_points
+
 README = "See README.md, 'Configuration checks'."
 
 
@@ -125,3 +127,26 @@ def check_public_urls(app_configs, **kwargs):
             )
         )
     return issues
+
+
+@checks.register()
+def check_reminders(app_configs, **kwargs):
+    # Every registration computes its first reminder from this setting, so a value that does not
+    # parse would refuse them all with a 500; stopping `migrate` and the checks job is kinder.
+    value = settings.APPROVALS_REMINDERS
+    try:
+        if not isinstance(value, str):
+            raise ValueError("it must be a string such as '50%,1d'.")
+        parse_points(value)
+    except ValueError as error:
+        return [
+            checks.Error(
+                f"APPROVALS_REMINDERS is {value!r}, which is not a list of reminder points: "
+                f"{error}",
+                hint="Use comma-separated shares of a request's lifetime and times before its "
+                "expiry, such as '50%,1d' (the default) or '25%,75%,4h'; leave it empty for no "
+                "reminders. " + README,
+                id="approvals.E004",
+            )
+        ]
+    return []

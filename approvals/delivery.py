@@ -64,7 +64,12 @@ def callback_url_problem(url: str) -> str | None:
 
 
 def callback_body(request: ApprovalRequest) -> dict:
-    """The JSON the workflow receives (contract: "The callback the workflow receives")."""
+    """The JSON the workflow receives (contract: "The callback the workflow receives").
+
+    The contract's fields describe the final decision (the last approval, or the rejection);
+    `on_behalf_of` names whom its decider stood in for, and `decisions` lists every decision in
+    order, so a workflow that asked for several approvals sees all of them.
+    """
     decision = request.final_decision
     return {
         "request_id": str(request.pk),
@@ -72,7 +77,23 @@ def callback_body(request: ApprovalRequest) -> dict:
         "comment": decision.comment if decision else "",
         "decided_by": decision.decided_by if decision else "",
         "decided_at": iso_utc(decision.decided_at) if decision else None,
+        "on_behalf_of": (decision.on_behalf_of or None) if decision else None,
+        "decisions": decision_list(request),
     }
+
+
+def decision_list(request: ApprovalRequest) -> list[dict]:
+    """Every decision on a request, oldest first, as the callback and the API show them."""
+    return [
+        {
+            "decided_by": decision.decided_by,
+            "on_behalf_of": decision.on_behalf_of or None,
+            "decision": decision.outcome,
+            "comment": decision.comment,
+            "decided_at": iso_utc(decision.decided_at),
+        }
+        for decision in request.decisions.all()
+    ]
 
 
 def iso_utc(moment: datetime | None) -> str | None:

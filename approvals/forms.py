@@ -3,8 +3,10 @@
 import uuid
 
 from django import forms
+from django.contrib.auth import get_user_model
+from django.db.models.functions import Lower, Trim
 
-from . import inbox
+from . import inbox, permissions
 from .models import Outcome, Status
 
 MAX_COMMENT = 5000
@@ -98,3 +100,69 @@ class BulkDecisionForm(forms.Form):
         if cleaned.get("outcome") == Outcome.REJECTED and not cleaned.get("comment", "").strip():
             self.add_error("comment", "Say why you reject them: a comment is required.")
         return cleaned
+
+
+class DateTimeLocalInput(forms.DateTimeInput):
+    """The browser's date-and-time picker; its value has no zone, so it is read in the project's
+    TIME_ZONE (Django's current time zone), which the page names."""
+
+    input_type = "datetime-local"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs, format="%Y-%m-%dT%H:%M")
+
+
+class DelegationForm(forms.Form):
+    """Name a delegate for a period ("out of office").
+
+    It reads the inputs and finds the account behind the e-mail; whether that person may stand
+    in, and whether the period is acceptable, is `services.delegate`'s to say.
+    """
+
+    delegate = forms.EmailField(
+        label="Delegate's e-mail",
+        max_length=254,
+        help_text="An approver who decides for you while you are away.",
+        error_messages={"required": "Give the e-mail of the person who stands in for you."},
+    )
+    starts_at = forms.DateTimeField(
+        label="From",
+        required=False,
+        widget=DateTimeLocalInput(),
+        help_text="Empty or past: from now.",
+        error_messages={"invalid": "Enter a date and time, such as 2030-06-30 17:00."},
+    )
+    ends_at = forms.DateTimeField(
+        label="Until",
+        widget=DateTimeLocalInput(),
+        help_text="At most a year from now.",
+        error_messages={
+            "required": "Say when the delegation ends.",
+            "invalid": "Enter a date and time, such as 2030-06-30 17:00.",
+        },
+    )
+    note = forms.CharField(
+        label="Note",
+        required=False,
+        max_length=200,
+        help_text="Optional, for your delegate: why, or what to watch for.",
+    )
+
+    def clean_delegate(self):
+        """The active account with this e-mail (compared as `permissions.user_email` does)."""
+        email = self.cleaned_data["delegate"].strip().lower()
+        accounts = list(
+            get_user_model()
+            .objects.annotate(lower_email=Lower(Trim("email")))
+            .filter(lower_email=email, is_active=True)
+            .order_by("pk")
+        )
+        if not accounts:
+            raise forms.ValidationError("Nobody with an active account uses this e-mail address.")
+        approvers = [account for account in accounts if permissions.may_approve_at_all(account)]
+        if len(approvers) > 1:
+            raise forms.ValidationError(
+                "Several accounts use this e-mail address; ask an administrator."
+            )
+        # A non-approver is passed on, so that the service says why they cannot stand in.
+        return approvers[0] if approvers else accounts[0]

@@ -98,7 +98,7 @@ def page(queryset: QuerySet, number: int) -> Page:
     """One page of rows, fetching one extra row to know whether another page follows."""
     number = max(1, number)
     start = (number - 1) * PAGE_SIZE
-    rows = list(queryset.prefetch_related("assignees")[start : start + PAGE_SIZE + 1])
+    rows = list(queryset.prefetch_related("assignees", "decisions")[start : start + PAGE_SIZE + 1])
     return Page(rows[:PAGE_SIZE], number, number > 1, len(rows) > PAGE_SIZE)
 
 

@@ -65,11 +65,25 @@ class ApprovalRequest(models.Model):
     registered_by = models.CharField(
         max_length=254, help_text="The API caller: a service account e-mail or 'api-token'."
     )
+    required_approvals = models.PositiveSmallIntegerField(
+        default=1, help_text="Approvals by different people needed; the first rejection ends it."
+    )
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     closed_at = models.DateTimeField(null=True, blank=True)
+
+    # Policies run by `send_reminders` (see `approvals.reminders`).
+    escalates_at = models.DateTimeField(
+        null=True, blank=True, help_text="From then on, the escalation targets may decide too."
+    )
+    escalated_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the escalation targets were told."
+    )
+    next_reminder_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the next reminder e-mail is due, if any."
+    )
 
     delivery_status = models.CharField(
         max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.NONE
@@ -96,6 +110,17 @@ class ApprovalRequest(models.Model):
             models.Index(fields=["status", "amount"], name="approval_status_amount"),
             models.Index(fields=["status", "closed_at"], name="approval_status_closed"),
             models.Index(fields=["requester_email", "status"], name="approval_requester"),
+            # The reminder pass: open requests whose reminder or escalation is due.
+            models.Index(
+                fields=["next_reminder_at"],
+                name="approval_reminder_due",
+                condition=models.Q(status="pending", next_reminder_at__isnull=False),
+            ),
+            models.Index(
+                fields=["escalates_at"],
+                name="approval_escalation_due",
+                condition=models.Q(status="pending", escalated_at__isnull=True),
+            ),
             # The delivery pass: callbacks that are due, soonest first.
             models.Index(
                 fields=["delivery_next_attempt_at"],
@@ -107,6 +132,9 @@ class ApprovalRequest(models.Model):
             models.CheckConstraint(
                 condition=models.Q(amount__isnull=True) | models.Q(amount__gte=0),
                 name="approval_amount_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(required_approvals__gte=1), name="approval_needs_an_approval"
             ),
         ]
 
@@ -147,26 +175,71 @@ class ApprovalRequest(models.Model):
         return summary
 
     @property
+    def is_escalated(self) -> bool:
+        """Past its escalation time: the escalation targets may decide too (told or not yet)."""
+        return self.escalates_at is not None and self.escalates_at <= timezone.now()
+
+    @property
     def final_decision(self):
-        """The decision that closed the request, if any."""
+        """The decision that closed the request, if any: the last approval or the rejection."""
         decisions = [d for d in self.decisions.all() if d.outcome == self.status]
         return decisions[-1] if decisions else None
 
+    def named(self, role: str) -> list[str]:
+        """Who the request names in `role`, in words: e-mails, then "group finance"."""
+        chosen = [a for a in self.assignees.all() if a.role == role]
+        return [a.email for a in chosen if a.email] + [
+            f"group {a.group}" for a in chosen if a.group
+        ]
+
+    @property
+    def approvals_given(self) -> int:
+        return sum(d.outcome == Outcome.APPROVED for d in self.decisions.all())
+
+    @property
+    def approvals_missing(self) -> int:
+        """Approvals still needed while the request is open (0 once closed)."""
+        if not self.is_open:
+            return 0
+        return max(0, self.required_approvals - self.approvals_given)
+
 
 class Assignee(models.Model):
-    """A person named by the caller: when a request has any, only they may decide it."""
+    """A person or a Django group named by the caller, to decide or to escalate to.
+
+    Assignees (role "assignee"): when a request names any, only they (a group: any member) may
+    decide it. Escalation targets (role "escalation") may decide too once the request's
+    `escalates_at` has passed. Groups are kept by name, so a deleted or renamed group lets nobody
+    decide rather than everybody.
+    """
+
+    class Role(models.TextChoices):
+        ASSIGNEE = "assignee", "Assignee"
+        ESCALATION = "escalation", "Escalation"
 
     request = models.ForeignKey(ApprovalRequest, on_delete=models.CASCADE, related_name="assignees")
-    email = models.EmailField(help_text="Stored lower-case.")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.ASSIGNEE)
+    email = models.EmailField(blank=True, help_text="Stored lower-case; empty for a group.")
+    group = models.CharField(max_length=150, blank=True, help_text="A Django group's name.")
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["request", "email"], name="assignee_once_per_request")
+            models.UniqueConstraint(
+                fields=["request", "role", "email", "group"], name="assignee_once_per_request"
+            ),
+            models.CheckConstraint(
+                condition=(models.Q(email="") & ~models.Q(group=""))
+                | (~models.Q(email="") & models.Q(group="")),
+                name="assignee_person_or_group",
+            ),
         ]
-        indexes = [models.Index(fields=["email", "request"], name="assignee_email")]
+        indexes = [
+            models.Index(fields=["email", "request"], name="assignee_email"),
+            models.Index(fields=["group", "request"], name="assignee_group"),
+        ]
 
     def __str__(self):
-        return self.email
+        return self.email or f"group {self.group}"
 
 
 class Decision(models.Model):
@@ -174,7 +247,10 @@ class Decision(models.Model):
 
     request = models.ForeignKey(ApprovalRequest, on_delete=models.PROTECT, related_name="decisions")
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
-    decided_by = models.EmailField()
+    decided_by = models.EmailField(help_text="The person who decided.")
+    on_behalf_of = models.EmailField(
+        blank=True, help_text="The person the decider stood in for (a delegation), if any."
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -184,13 +260,69 @@ class Decision(models.Model):
     class Meta:
         ordering = ["decided_at", "pk"]
         constraints = [
+            # One person, one say in a request: as themselves or for someone else, not both.
             models.UniqueConstraint(
                 fields=["request", "decided_by"], name="decision_once_per_person"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["request", "on_behalf_of"],
+                condition=~models.Q(on_behalf_of=""),
+                name="decision_once_per_delegator",
+            ),
         ]
 
     def __str__(self):
-        return f"{self.get_outcome_display()} by {self.decided_by}"
+        text = f"{self.get_outcome_display()} by {self.decided_by}"
+        return f"{text} on behalf of {self.on_behalf_of}" if self.on_behalf_of else text
+
+
+def active_delegation_q(moment=None) -> models.Q:
+    """Delegations in force at `moment` (now by default)."""
+    moment = moment or timezone.now()
+    return models.Q(starts_at__lte=moment, ends_at__gt=moment)
+
+
+class Delegation(models.Model):
+    """ "Out of office": from `starts_at` to `ends_at`, the delegate may decide what the delegator
+    may decide, on the delegator's behalf. It does not chain, and never lets the delegate decide
+    a request they asked for (see `approvals.permissions`). Ending one early sets `ends_at`; rows
+    are kept, so the record says who could act for whom and when."""
+
+    delegator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="delegations_given"
+    )
+    delegate = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="delegations_received"
+    )
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    ended_early_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-starts_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(delegator=models.F("delegate")), name="delegation_not_to_self"
+            ),
+            # Equal only for one withdrawn before it began: an empty window, never in force.
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gte=models.F("starts_at")),
+                name="delegation_ends_after_start",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["delegate", "ends_at"], name="delegation_delegate"),
+            models.Index(fields=["delegator", "ends_at"], name="delegation_delegator"),
+        ]
+
+    def __str__(self):
+        return f"{self.delegate} for {self.delegator}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.starts_at <= timezone.now() < self.ends_at
 
 
 class AuditEvent(models.Model):
@@ -207,6 +339,8 @@ class AuditEvent(models.Model):
         CALLBACK_RETRY = "callback_retry", "Callback retry requested"
         NOTIFIED = "notified", "Deciders e-mailed"
         NOTIFY_FAILED = "notify_failed", "E-mail to deciders failed"
+        REMINDED = "reminded", "Deciders reminded"
+        ESCALATED = "escalated", "Escalated"
 
     request = models.ForeignKey(
         ApprovalRequest, on_delete=models.PROTECT, related_name="audit_events"

@@ -1,23 +1,27 @@
 """E-mail to the people who may decide a request, and the signed decision links it carries.
 
-`services.register` calls `notify_deciders` once a new request is committed. Each person who may
-decide it (`permissions.deciders`) gets one mail with the request's summary and two links,
-Approve and Reject. A link only opens a confirmation page (mail scanners follow links; a GET
-never decides); the decision is the POST from that page, through `services.decide`.
+One mail, three occasions (`Purpose`): a new request (`services.register` calls `notify_deciders`
+once it is committed), a reminder of a request still waiting, and an escalation that lets more
+people decide (both sent by `approvals.reminders`, run by `manage.py send_reminders`). Each person
+concerned (`permissions.deciders`) gets one mail with the request's summary and two links,
+Approve and Reject; the subject and the first line say which occasion it is, and a delegate is
+told whom they stand in for. A link only opens a confirmation page (mail scanners follow links; a
+GET never decides); the decision is the POST from that page, through `services.decide`.
 
 A link is signed with the app's secret key and names one request, one person and one outcome. It
 works only for that person, signed in, and only while the request is open: `open_link` checks all
 of it, so an expired, decided or cancelled request's links stop working at once. The token is in
 the query string, which Django's request logging leaves out; it is never logged here either.
 
-A mail server that fails never fails the registration: the failure is logged and recorded as a
-`notify_failed` audit event; the request waits in the inbox as any other.
+A mail server that fails never fails the registration or the reminder pass: the failure is logged
+and recorded as a `notify_failed` audit event; the request waits in the inbox as any other.
 """
 
 import logging
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 from urllib.parse import quote_plus, urlencode
 
 from django.conf import settings
@@ -27,7 +31,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from . import permissions
-from .models import ApprovalRequest, AuditEvent, Outcome
+from .models import ApprovalRequest, Assignee, AuditEvent, Outcome
 
 logger = logging.getLogger(__name__)
 
@@ -114,23 +118,61 @@ def open_link(token: str, request_id: uuid.UUID, user) -> DecisionLink:
     return DecisionLink(request, outcome)
 
 
-def notify_deciders(request_id: uuid.UUID) -> None:
-    """E-mail everyone who may decide the request; record who got it and what failed.
+class Purpose(StrEnum):
+    """Why a request is e-mailed; the subject, the first line and the audit event follow it."""
 
-    Runs after the registration commits. A failure to send is logged and recorded, never raised.
+    NEW = "new"  # just registered: to everyone who may decide it
+    REMINDER = "reminder"  # still waiting: to everyone who may decide it now
+    ESCALATION = "escalation"  # escalated: to the escalation targets, who may now decide too
+
+
+# What the audit log calls a successful sending, per purpose.
+SENT_KIND = {
+    Purpose.NEW: AuditEvent.Kind.NOTIFIED,
+    Purpose.REMINDER: AuditEvent.Kind.REMINDED,
+    Purpose.ESCALATION: AuditEvent.Kind.NOTIFIED,
+}
+SENT_LOG = {
+    Purpose.NEW: "E-mailed request %s to %d possible decider(s)",
+    Purpose.REMINDER: "E-mailed a reminder of request %s to %d possible decider(s)",
+    Purpose.ESCALATION: "E-mailed the escalation of request %s to %d escalation target(s)",
+}
+NOBODY_LOG = {
+    Purpose.NEW: "Nobody may decide request %s, so nobody was e-mailed",
+    Purpose.REMINDER: "Nobody may decide request %s, so nobody was reminded",
+    Purpose.ESCALATION: "Nobody named by the escalation of request %s may decide it, so nobody "
+    "was told",
+}
+
+
+def notify_deciders(request_id: uuid.UUID) -> int:
+    """E-mail everyone who may decide a newly registered request (after its registration
+    commits); see `notify`."""
+    return notify(request_id, Purpose.NEW)
+
+
+def notify(request_id: uuid.UUID, purpose: Purpose, payload: dict | None = None) -> int:
+    """E-mail the people `purpose` concerns; record who got it and what failed; return how many
+    mails went out.
+
+    Runs after the transaction that made the occasion commits, and reads the request afresh: one
+    decided or closed meanwhile is mailed to nobody. `payload` adds fields to the audit events
+    (a reminder's `point_at`). A failure to send is logged and recorded, never raised.
     """
-    request = ApprovalRequest.objects.filter(pk=request_id).prefetch_related("assignees").first()
+    purpose = Purpose(purpose)
+    request = (
+        ApprovalRequest.objects.filter(pk=request_id)
+        .prefetch_related("assignees", "decisions")
+        .first()
+    )
     if request is None or not request.is_open:
-        return
-    people = list(permissions.deciders(request).order_by("pk"))
-    log_fields = {"request_id": str(request.pk)}
+        return 0
+    role = Assignee.Role.ESCALATION if purpose == Purpose.ESCALATION else None
+    people = permissions.deciders(request, role=role)
+    log_fields = {"request_id": str(request.pk), "purpose": purpose.value}
     if not people:
-        logger.warning(
-            "Nobody may decide request %s, so nobody was e-mailed",
-            request.pk,
-            extra={"json_fields": log_fields},
-        )
-        return
+        logger.warning(NOBODY_LOG[purpose], request.pk, extra={"json_fields": log_fields})
+        return 0
 
     tokens: list[str] = []  # kept out of any error text that is logged or recorded
     errors: dict[str, str] = {}
@@ -140,7 +182,7 @@ def notify_deciders(request_id: uuid.UUID) -> None:
             for person in people:
                 address = person.email.strip()
                 try:
-                    _message(request, person, connection, tokens).send()
+                    _message(request, person, purpose, connection, tokens).send()
                 except Exception as exc:  # noqa: BLE001 - any mail failure is recorded, not raised
                     errors[address] = _describe(exc, tokens)
                 else:
@@ -153,16 +195,17 @@ def notify_deciders(request_id: uuid.UUID) -> None:
                 errors.setdefault(address, reason)
 
     now = timezone.now()
+    extra = {"purpose": purpose.value, **(payload or {})}
     if sent:
         AuditEvent.objects.create(
             request=request,
-            kind=AuditEvent.Kind.NOTIFIED,
+            kind=SENT_KIND[purpose],
             actor="system",
             at=now,
-            payload={"recipients": sent},
+            payload={"recipients": sent, **extra},
         )
         logger.info(
-            "E-mailed request %s to %d possible decider(s)",
+            SENT_LOG[purpose],
             request.pk,
             len(sent),
             extra={"json_fields": {**log_fields, "recipients": len(sent)}},
@@ -174,7 +217,7 @@ def notify_deciders(request_id: uuid.UUID) -> None:
             kind=AuditEvent.Kind.NOTIFY_FAILED,
             actor="system",
             at=now,
-            payload={"recipients": list(errors), "error": first_error},
+            payload={"recipients": list(errors), "error": first_error, **extra},
         )
         logger.warning(
             "Could not e-mail request %s to %d of %d possible decider(s): %s",
@@ -184,15 +227,19 @@ def notify_deciders(request_id: uuid.UUID) -> None:
             first_error,
             extra={"json_fields": {**log_fields, "failed": len(errors), "error": first_error}},
         )
+    return len(sent)
 
 
-def _message(request: ApprovalRequest, person, connection, tokens: list[str]):
+def _message(request: ApprovalRequest, decider, purpose: Purpose, connection, tokens: list[str]):
+    person = decider.user
     approve = decision_token(request, person, Outcome.APPROVED)
     reject = decision_token(request, person, Outcome.REJECTED)
     tokens.extend((approve, reject))
     context = {
         "approval": request,
+        "purpose": purpose.value,
         "person": person,
+        "on_behalf_of": decider.on_behalf_of,
         "approve_url": _link(request, approve),
         "reject_url": _link(request, reject),
         "page_url": settings.APPROVALS_BASE_URL + reverse("approvals:detail", args=[request.pk]),

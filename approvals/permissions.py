@@ -1,41 +1,163 @@
 """Who may decide or see which request, and who audits: the one place that answers it.
 
-The request page, the inbox query and `services.decide` all ask here, so the inbox never shows a
-request whose buttons the server would then refuse. The rules (contract, "People"): a person may
-decide a request when they hold `approvals.decide_approvalrequest`, are among its assignees when it
-names any, are not its requester (e-mails compared without case), and the request is still open.
+The request page, the inbox query, the e-mails and `services.decide` all ask here, so the inbox
+never shows a request whose buttons the server would then refuse.
+
+The rules (contract, "People", and the README's "Approval policies"). A person may decide a
+request while it is open when they hold `approvals.decide_approvalrequest`, are not its requester
+(e-mails compared without case), have not had their say on it yet, and either
+
+- are *named* for it: it names no assignees, or names them or a group they belong to, or its
+  escalation time has passed and its escalation targets name them or one of their groups; or
+- stand in for someone named, through a delegation in force ("out of office"). The delegate
+  decides on that person's behalf; the delegator must still be allowed to decide it themselves,
+  the delegate must not be its requester, and delegations do not chain.
+
+"Having had their say" counts both names of a decision: a person who decided, for themselves or
+for someone else, and a person someone decided for, have each had theirs. So N approvals always
+come from N different people.
 """
+
+from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Lower, Trim
+from django.utils import timezone
 
-from .models import ApprovalRequest, Assignee, Status, open_q
+from .models import (
+    ApprovalRequest,
+    Assignee,
+    Decision,
+    Delegation,
+    Status,
+    active_delegation_q,
+    open_q,
+)
 
 DECIDE_PERMISSION = "approvals.decide_approvalrequest"
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
 def user_email(user) -> str:
     return (getattr(user, "email", "") or "").strip().lower()
 
 
-def decision_refusal(user, request: ApprovalRequest) -> str | None:
-    """Why `user` may not decide `request` now, or None when they may."""
+def group_names(user) -> frozenset[str]:
+    """The names of `user`'s groups, read once per user object."""
+    if not hasattr(user, "_approvals_group_names"):
+        names = [group.name for group in user.groups.all()] if user.is_authenticated else []
+        user._approvals_group_names = frozenset(names)
+    return user._approvals_group_names
+
+
+def may_approve_at_all(user) -> bool:
+    """Active, with an e-mail and the permission: someone who could decide some request."""
+    return bool(
+        user.is_authenticated
+        and user.is_active
+        and user_email(user)
+        and user.has_perm(DECIDE_PERMISSION)
+    )
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """Whether a person may decide a request now, and for whom.
+
+    `refusal` says why not (None when they may); `on_behalf_of` is the delegator's e-mail when
+    they would decide as a delegate, "" when they decide as themselves.
+    """
+
+    refusal: str | None
+    on_behalf_of: str = ""
+
+
+def decider_capacity(user, request: ApprovalRequest) -> Capacity:
+    """May `user` decide `request` now, and as whom? The rules of this module's docstring."""
     if not request.is_open:
-        return closed_message(request)
+        return Capacity(closed_message(request))
     if not user.is_authenticated or not user.is_active:
-        return "Sign in to decide this request."
+        return Capacity("Sign in to decide this request.")
     email = user_email(user)
     if not email:
-        return "Your account has no e-mail address, so your decision could not be attributed."
+        return Capacity(
+            "Your account has no e-mail address, so your decision could not be attributed."
+        )
     if email == request.requester_email.lower():
-        return "You asked for this approval, so you cannot decide it yourself."
+        return Capacity("You asked for this approval, so you cannot decide it yourself.")
     if not user.has_perm(DECIDE_PERMISSION):
-        return "You do not have permission to decide approval requests."
-    assignees = [assignee.email for assignee in request.assignees.all()]
-    if assignees and email not in assignees:
-        return "This request is assigned to other people."
-    return None
+        return Capacity("You do not have permission to decide approval requests.")
+    said = _had_their_say(request)
+    if email in said:
+        return Capacity(said[email] + _still_needed(request))
+    if _is_named(request, email, group_names(user)):
+        return Capacity(None)
+    for delegation in _delegations_to(user):
+        delegator = delegation.delegator
+        delegator_email = user_email(delegator)
+        if (
+            may_approve_at_all(delegator)
+            and delegator_email != request.requester_email.lower()
+            and delegator_email not in said
+            and _is_named(request, delegator_email, group_names(delegator))
+        ):
+            return Capacity(None, on_behalf_of=delegator_email)
+    return Capacity("This request is assigned to other people.")
+
+
+def decision_refusal(user, request: ApprovalRequest) -> str | None:
+    """Why `user` may not decide `request` now, or None when they may."""
+    return decider_capacity(user, request).refusal
+
+
+def _had_their_say(request: ApprovalRequest) -> dict[str, str]:
+    """Each person who has had their say on `request`, with what to tell them."""
+    said = {}
+    for decision in request.decisions.all():
+        if decision.on_behalf_of:
+            said[decision.decided_by] = (
+                f"You already {decision.outcome} this request on behalf of {decision.on_behalf_of}."
+            )
+            said[decision.on_behalf_of] = (
+                f"{decision.decided_by} already {decision.outcome} this request on your behalf."
+            )
+        else:
+            said[decision.decided_by] = f"You already {decision.outcome} this request."
+    return said
+
+
+def _still_needed(request: ApprovalRequest) -> str:
+    missing = request.approvals_missing
+    if missing:
+        return f" It waits for {missing} more approval(s) from other people."
+    return ""
+
+
+def _matches(named: list[Assignee], email: str, groups: frozenset[str]) -> bool:
+    return any(a.email == email if a.email else a.group in groups for a in named)
+
+
+def _is_named(request: ApprovalRequest, email: str, groups: frozenset[str]) -> bool:
+    """Is the person named for `request`: by its assignees (all, when it has none) or, once it
+    is escalated, by its escalation targets?"""
+    everyone = request.assignees.all()
+    assignees = [a for a in everyone if a.role == Assignee.Role.ASSIGNEE]
+    if not assignees or _matches(assignees, email, groups):
+        return True
+    escalation = [a for a in everyone if a.role == Assignee.Role.ESCALATION]
+    return request.is_escalated and _matches(escalation, email, groups)
+
+
+def _delegations_to(user) -> list[Delegation]:
+    """Delegations in force that let `user` stand in for someone, read once per user object."""
+    if not hasattr(user, "_approvals_delegations"):
+        user._approvals_delegations = list(
+            Delegation.objects.filter(active_delegation_q(), delegate=user)
+            .select_related("delegator")
+            .order_by("delegator__email", "pk")
+        )
+    return user._approvals_delegations
 
 
 def closed_message(request: ApprovalRequest) -> str:
@@ -51,45 +173,156 @@ def closed_message(request: ApprovalRequest) -> str:
     return f"This request is {request.get_effective_status_display().lower()}."
 
 
-def requests_awaiting(user) -> QuerySet[ApprovalRequest]:
-    """The open requests `user` may decide: the inbox. Same rules as `decision_refusal`."""
-    email = user_email(user)
-    if not (
-        user.is_authenticated and user.is_active and email and user.has_perm(DECIDE_PERMISSION)
-    ):
-        return ApprovalRequest.objects.none()
-    assigned_to_others = Exists(Assignee.objects.filter(request=OuterRef("pk"))) & ~Exists(
-        Assignee.objects.filter(request=OuterRef("pk"), email=email)
+# The same rules in SQL, for the inbox, the page's visibility and the e-mails.
+
+
+def _named_q(email: str, groups) -> Q:
+    """Requests that name the person (the SQL form of `_is_named`)."""
+    assignees = Assignee.objects.filter(request=OuterRef("pk"), role=Assignee.Role.ASSIGNEE)
+    escalation = Assignee.objects.filter(request=OuterRef("pk"), role=Assignee.Role.ESCALATION)
+    names_them = Q(email=email) | Q(group__in=list(groups)) if groups else Q(email=email)
+    return (
+        ~Exists(assignees)
+        | Exists(assignees.filter(names_them))
+        | (Q(escalates_at__lte=timezone.now()) & Exists(escalation.filter(names_them)))
     )
+
+
+def _said_q(email: str) -> Q:
+    """Requests on which the person has had their say."""
+    decisions = Decision.objects.filter(request=OuterRef("pk"))
+    return Q(Exists(decisions.filter(Q(decided_by=email) | Q(on_behalf_of=email))))
+
+
+def requests_awaiting(user) -> QuerySet[ApprovalRequest]:
+    """The open requests `user` may decide: the inbox. Same rules as `decider_capacity`."""
+    if not may_approve_at_all(user):
+        return ApprovalRequest.objects.none()
+    email = user_email(user)
+    may_decide = _named_q(email, group_names(user))
+    for delegation in _delegations_to(user):
+        delegator = delegation.delegator
+        if may_approve_at_all(delegator):
+            delegator_email = user_email(delegator)
+            may_decide |= (
+                _named_q(delegator_email, group_names(delegator))
+                & ~Q(requester_email=delegator_email)
+                & ~_said_q(delegator_email)
+            )
     return (
         ApprovalRequest.objects.filter(open_q())
         .exclude(requester_email=email)
-        .exclude(assigned_to_others)
+        .exclude(_said_q(email))
+        .filter(may_decide)
         .prefetch_related("assignees")
     )
 
 
-def deciders(request: ApprovalRequest) -> QuerySet:
-    """The people who may decide `request` now: whom to e-mail. Same rules as `decision_refusal`.
+@dataclass(frozen=True)
+class Decider:
+    """Someone who may decide a request now; `on_behalf_of` is set for a delegate."""
 
-    The permission is asked of Django's ModelBackend in SQL (group, direct, or superuser, and
-    active), the same answer `has_perm` gives; e-mails are compared trimmed and without case.
+    user: object
+    on_behalf_of: str = ""
+
+    @property
+    def email(self) -> str:
+        return self.user.email.strip()
+
+
+def deciders(request: ApprovalRequest, role: str | None = None) -> list[Decider]:
+    """The people who may decide `request` now, delegates included: whom to e-mail and whom the
+    page lists. Same rules as `decider_capacity`, in a few queries whatever the numbers.
+
+    With `role` set to "escalation", only those named by the escalation targets (and their
+    delegates): whom to tell when the request escalates.
     """
-    users = get_user_model()
     if not request.is_open:
-        return users.objects.none()
-    people = (
-        users.objects.with_perm(
-            DECIDE_PERMISSION, is_active=True, backend="django.contrib.auth.backends.ModelBackend"
-        )
+        return []
+    said = set(_had_their_say(request))
+    candidates = _approvers().exclude(decider_email=request.requester_email.lower())
+    considered = [
+        a
+        for a in request.assignees.all()
+        if (a.role == role if role else a.role == Assignee.Role.ASSIGNEE or request.is_escalated)
+    ]
+    if role or any(a.role == Assignee.Role.ASSIGNEE for a in considered):
+        # Only those named can be; narrow in SQL before the exact rule below.
+        emails = [a.email for a in considered if a.email]
+        groups = [a.group for a in considered if a.group]
+        candidates = candidates.filter(
+            Q(decider_email__in=emails) | Q(groups__name__in=groups)
+        ).distinct()
+    named = [
+        person
+        for person in candidates
+        if person.decider_email not in said
+        and _named_by(request, person.decider_email, group_names(person), role)
+    ]
+    found = {person.pk for person in named}
+    result = [Decider(person) for person in named]
+    standing_in = (
+        Delegation.objects.filter(active_delegation_q(), delegator__in=found)
+        .exclude(delegate__in=found)
+        .select_related("delegate", "delegator")
+        .order_by("delegator__email", "pk")
+    )
+    for delegation in standing_in:
+        delegate = delegation.delegate
+        email = user_email(delegate)
+        if (
+            delegate.pk not in found
+            and email
+            and email not in said
+            and email != request.requester_email.lower()
+            and may_approve_at_all(delegate)
+        ):
+            found.add(delegate.pk)
+            result.append(Decider(delegate, on_behalf_of=user_email(delegation.delegator)))
+    return sorted(result, key=lambda decider: decider.email.lower())
+
+
+def _approvers() -> QuerySet:
+    """Active users holding the permission, asked of Django's ModelBackend in SQL (group, direct,
+    or superuser): the same answer `has_perm` gives. Their group names come along."""
+    return (
+        get_user_model()
+        .objects.with_perm(DECIDE_PERMISSION, is_active=True, backend=MODEL_BACKEND)
         .annotate(decider_email=Lower(Trim("email")))
         .exclude(decider_email="")
-        .exclude(decider_email=request.requester_email.lower())
+        .prefetch_related("groups")
+        .order_by("pk")
     )
-    assignees = [assignee.email for assignee in request.assignees.all()]
-    if assignees:
-        people = people.filter(decider_email__in=assignees)
-    return people
+
+
+def _named_by(request: ApprovalRequest, email: str, groups, role: str | None) -> bool:
+    """Named at all (role None), or named in `role`; for escalation, only those the escalation
+    newly lets decide: people already among the assignees are not "escalated to"."""
+    if role is None:
+        return _is_named(request, email, groups)
+    everyone = request.assignees.all()
+    if role == Assignee.Role.ESCALATION:
+        assignees = [a for a in everyone if a.role == Assignee.Role.ASSIGNEE]
+        if not assignees or _matches(assignees, email, groups):
+            return False
+    return _matches([a for a in everyone if a.role == role], email, groups)
+
+
+def possible_decider_count(
+    requester_email: str,
+    assignee_emails: list[str],
+    assignee_groups: list[str],
+    escalation_emails: list[str],
+    escalation_groups: list[str],
+) -> int:
+    """How many people could ever decide a request registered with these names (delegates not
+    counted: a delegate decides for someone already counted)."""
+    people = _approvers().exclude(decider_email=requester_email.lower())
+    if assignee_emails or assignee_groups:
+        emails = assignee_emails + escalation_emails
+        groups = assignee_groups + escalation_groups
+        people = people.filter(Q(decider_email__in=emails) | Q(groups__name__in=groups))
+    return people.values("pk").distinct().count()
 
 
 AUDIT_PERMISSION = "approvals.view_auditevent"
@@ -106,30 +339,26 @@ def may_use_admin(user) -> bool:
 
 
 def requests_visible(user) -> QuerySet[ApprovalRequest]:
-    """Every request `user` may open, open or closed: the query form of `can_see`."""
+    """Every request `user` may open, open or closed: auditors see all; others see what they
+    asked for, what they may decide or could have decided (named, or standing in for someone
+    named), and what they decided."""
     if not user.is_authenticated or not user.is_active:
         return ApprovalRequest.objects.none()
     if is_auditor(user):
         return ApprovalRequest.objects.all()
     email = user_email(user)
-    own = Q(requester_email=email) if email else Q(pk__in=[])
-    if not user.has_perm(DECIDE_PERMISSION):
-        return ApprovalRequest.objects.filter(own)
-    has_assignees = Exists(Assignee.objects.filter(request=OuterRef("pk")))
-    assigned_to_me = Exists(Assignee.objects.filter(request=OuterRef("pk"), email=email))
-    return ApprovalRequest.objects.filter(own | ~has_assignees | assigned_to_me)
+    if not email:
+        return ApprovalRequest.objects.none()
+    visible = Q(requester_email=email) | _said_q(email)
+    if may_approve_at_all(user):
+        visible |= _named_q(email, group_names(user))
+        for delegation in _delegations_to(user):
+            delegator = delegation.delegator
+            if may_approve_at_all(delegator):
+                visible |= _named_q(user_email(delegator), group_names(delegator))
+    return ApprovalRequest.objects.filter(visible)
 
 
 def can_see(user, request: ApprovalRequest) -> bool:
-    """People who may open a request's page: its possible deciders, its requester, auditors."""
-    if not user.is_authenticated or not user.is_active:
-        return False
-    if is_auditor(user):
-        return True
-    email = user_email(user)
-    if email and email == request.requester_email.lower():
-        return True
-    if not user.has_perm(DECIDE_PERMISSION):
-        return False
-    assignees = [assignee.email for assignee in request.assignees.all()]
-    return not assignees or email in assignees
+    """May `user` open the request's page? Asked of `requests_visible`, the one rule."""
+    return requests_visible(user).filter(pk=request.pk).exists()

@@ -13,9 +13,11 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+from . import permissions
 from .delivery import callback_url_problem
 
 MAX_TITLE = 200
@@ -25,6 +27,10 @@ MAX_DESCRIPTION = 10_000
 MAX_DETAILS_BYTES = 64 * 1024
 MAX_EXTERNAL_ID = 200
 MAX_ASSIGNEES = 100
+MAX_GROUPS = 20
+MAX_GROUP_NAME = 150  # django.contrib.auth's Group.name
+MAX_REQUIRED_APPROVALS = 20
+MIN_ESCALATE_AFTER = 60
 MIN_TIMEOUT = 60
 MAX_TIMEOUT = 31_536_000
 AMOUNT_MAX_DIGITS = 18
@@ -40,6 +46,11 @@ FIELDS = {
     "assignees",
     "external_id",
     "timeout_seconds",
+    # Approval policies (README: "Approval policies"), additions to the contract's fields.
+    "assignee_groups",
+    "required_approvals",
+    "escalate_to",
+    "escalate_after_seconds",
 }
 CURRENCY_RE = re.compile(r"[A-Za-z]{3}")
 DECIMAL_RE = re.compile(r"[0-9]+(\.[0-9]+)?")
@@ -57,6 +68,11 @@ class Registration:
     assignees: list[str] = field(default_factory=list)
     external_id: str = ""
     timeout: timedelta = field(default_factory=lambda: timedelta(seconds=86400))
+    assignee_groups: list[str] = field(default_factory=list)
+    required_approvals: int = 1
+    escalate_to_emails: list[str] = field(default_factory=list)
+    escalate_to_groups: list[str] = field(default_factory=list)
+    escalate_after: timedelta | None = None
 
 
 class InvalidRegistration(Exception):
@@ -98,11 +114,35 @@ def parse(data) -> Registration:
     assignees = check("assignees", _assignees)
     external_id = check("external_id", _text(MAX_EXTERNAL_ID))
     timeout_seconds = check("timeout_seconds", _timeout)
+    assignee_groups = check("assignee_groups", _groups)
+    required_approvals = check("required_approvals", _required_approvals)
+    escalate_to = check("escalate_to", _escalate_to)
+    escalate_after = check("escalate_after_seconds", _escalate_after)
+    timeout = timedelta(seconds=timeout_seconds or settings.APPROVALS_DEFAULT_TIMEOUT_SECONDS)
 
     if amount is not None and not currency and "currency" not in errors:
         errors["currency"] = ["A currency is required with an amount."]
     if currency and amount is None and "amount" not in errors:
         errors["amount"] = ["An amount is required with a currency."]
+    _check_escalation(escalate_to, escalate_after, timeout, errors)
+    escalate_emails, escalate_groups = escalate_to or ([], [])
+    if not errors:
+        _check_groups_exist(
+            {"assignee_groups": assignee_groups or [], "escalate_to": escalate_groups}, errors
+        )
+    if not errors and (required_approvals or 1) > 1:
+        possible = permissions.possible_decider_count(
+            requester_email,
+            assignees or [],
+            assignee_groups or [],
+            escalate_emails,
+            escalate_groups,
+        )
+        if required_approvals > possible:
+            errors["required_approvals"] = [
+                f"Only {possible} approver(s) could decide this request, so it cannot collect "
+                f"{required_approvals} approvals. Name more assignees or groups."
+            ]
     if errors:
         raise InvalidRegistration(errors)
     return Registration(
@@ -115,8 +155,41 @@ def parse(data) -> Registration:
         details=details or {},
         assignees=assignees or [],
         external_id=external_id or "",
-        timeout=timedelta(seconds=timeout_seconds or settings.APPROVALS_DEFAULT_TIMEOUT_SECONDS),
+        timeout=timeout,
+        assignee_groups=assignee_groups or [],
+        required_approvals=required_approvals or 1,
+        escalate_to_emails=escalate_emails,
+        escalate_to_groups=escalate_groups,
+        escalate_after=escalate_after,
     )
+
+
+def _check_escalation(escalate_to, escalate_after, timeout, errors) -> None:
+    """Escalation needs both its fields, and its time must come before the request expires."""
+    if (
+        escalate_to is not None
+        and escalate_after is None
+        and "escalate_after_seconds" not in errors
+    ):
+        errors["escalate_after_seconds"] = ["Required with escalate_to."]
+    if escalate_after is not None and escalate_to is None and "escalate_to" not in errors:
+        errors["escalate_to"] = ["Required with escalate_after_seconds."]
+    if escalate_after is not None and escalate_after >= timeout and "timeout_seconds" not in errors:
+        errors["escalate_after_seconds"] = [
+            f"Must be less than the request's timeout ({int(timeout.total_seconds()):,} seconds)."
+        ]
+
+
+def _check_groups_exist(named: dict[str, list[str]], errors) -> None:
+    """Every group named must exist: a misspelt group would let nobody decide."""
+    wanted = {group for groups in named.values() for group in groups}
+    if not wanted:
+        return
+    known = set(Group.objects.filter(name__in=wanted).values_list("name", flat=True))
+    for name, groups in named.items():
+        unknown = [group for group in groups if group not in known]
+        if unknown:
+            errors[name] = ["No such group: " + ", ".join(unknown) + "."]
 
 
 def _string(value) -> str:
@@ -244,12 +317,75 @@ def _assignees(value) -> list[str]:
     return emails
 
 
-def _timeout(value) -> int:
+def _group_name(value) -> str:
+    name = _string(value).strip()
+    if not name or len(name) > MAX_GROUP_NAME:
+        raise ValueError(f"A group name has 1 to {MAX_GROUP_NAME} characters.")
+    return name
+
+
+def _groups(value) -> list[str]:
+    if not isinstance(value, list):
+        raise ValueError("Must be a list of group names.")
+    if len(value) > MAX_GROUPS:
+        raise ValueError(f"At most {MAX_GROUPS} groups.")
+    names = []
+    for item in value:
+        name = _group_name(item)
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def _required_approvals(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("Must be a whole number.")
+    if not 1 <= value <= MAX_REQUIRED_APPROVALS:
+        raise ValueError(f"Must be between 1 and {MAX_REQUIRED_APPROVALS}.")
+    return value
+
+
+def _escalate_to(value) -> tuple[list[str], list[str]]:
+    """E-mails (they hold an @) and group names, each list without repeats."""
+    if not isinstance(value, list) or not value:
+        raise ValueError("Must be a non-empty list of e-mail addresses and group names.")
+    if len(value) > MAX_ASSIGNEES:
+        raise ValueError(f"At most {MAX_ASSIGNEES} entries.")
+    emails, groups = [], []
+    for item in value:
+        if isinstance(item, str) and "@" in item:
+            try:
+                email = _email(item)
+            except ValueError:
+                raise ValueError(f"{item[:100]!r} is not an e-mail address.") from None
+            if email not in emails:
+                emails.append(email)
+        else:
+            name = _group_name(item)
+            if name not in groups:
+                groups.append(name)
+    if len(groups) > MAX_GROUPS:
+        raise ValueError(f"At most {MAX_GROUPS} groups.")
+    return emails, groups
+
+
+def _escalate_after(value) -> timedelta:
+    seconds = _whole_seconds(value)
+    if not MIN_ESCALATE_AFTER <= seconds <= MAX_TIMEOUT:
+        raise ValueError(f"Must be between {MIN_ESCALATE_AFTER} and {MAX_TIMEOUT:,} seconds.")
+    return timedelta(seconds=seconds)
+
+
+def _whole_seconds(value) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError("Must be a whole number of seconds.")
     if isinstance(value, float) and not value.is_integer():
         raise ValueError("Must be a whole number of seconds.")
-    seconds = int(value)
+    return int(value)
+
+
+def _timeout(value) -> int:
+    seconds = _whole_seconds(value)
     if not MIN_TIMEOUT <= seconds <= MAX_TIMEOUT:
         raise ValueError(f"Must be between {MIN_TIMEOUT} and {MAX_TIMEOUT:,} seconds.")
     return seconds

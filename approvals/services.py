@@ -4,18 +4,20 @@ Each function runs in one transaction and writes its audit event in it, so the l
 never disagree. Views and the API call these; nothing here parses HTTP or renders HTML.
 """
 
+import datetime
 import logging
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import delivery, notifications, permissions
+from . import delivery, notifications, permissions, reminders
 from .models import (
     ApprovalRequest,
     Assignee,
     AuditEvent,
     Decision,
+    Delegation,
     DeliveryStatus,
     Outcome,
     Status,
@@ -54,6 +56,8 @@ def register(registration: Registration, caller: str) -> Registered:
     if existing is not None:
         return Registered(existing, created=False)
     now = timezone.now()
+    expires_at = now + registration.timeout
+    escalates = registration.escalate_after is not None
     try:
         with transaction.atomic():
             request = ApprovalRequest.objects.create(
@@ -66,23 +70,19 @@ def register(registration: Registration, caller: str) -> Registered:
                 details=registration.details,
                 external_id=registration.external_id,
                 registered_by=caller,
+                required_approvals=registration.required_approvals,
                 created_at=now,
-                expires_at=now + registration.timeout,
+                expires_at=expires_at,
+                escalates_at=now + registration.escalate_after if escalates else None,
+                next_reminder_at=reminders.next_reminder_at(now, expires_at, after=now),
             )
-            Assignee.objects.bulk_create(
-                Assignee(request=request, email=email) for email in registration.assignees
-            )
+            Assignee.objects.bulk_create(_assignees(request, registration))
             AuditEvent.objects.create(
                 request=request,
                 kind=AuditEvent.Kind.REGISTERED,
                 actor=caller,
                 at=now,
-                payload={
-                    "external_id": registration.external_id,
-                    "requester_email": registration.requester_email,
-                    "assignees": registration.assignees,
-                    "expires_at": delivery.iso_utc(request.expires_at),
-                },
+                payload=_registered_payload(request, registration),
             )
             # After the commit; a failing mail server is logged and audited, never raised.
             transaction.on_commit(lambda: notifications.notify_deciders(request.pk), robust=True)
@@ -100,11 +100,49 @@ def register(registration: Registration, caller: str) -> Registered:
     return Registered(request, created=True)
 
 
+def _assignees(request: ApprovalRequest, registration: Registration) -> list[Assignee]:
+    role = Assignee.Role
+    return [
+        *(Assignee(request=request, email=e) for e in registration.assignees),
+        *(Assignee(request=request, group=g) for g in registration.assignee_groups),
+        *(
+            Assignee(request=request, role=role.ESCALATION, email=e)
+            for e in registration.escalate_to_emails
+        ),
+        *(
+            Assignee(request=request, role=role.ESCALATION, group=g)
+            for g in registration.escalate_to_groups
+        ),
+    ]
+
+
+def _registered_payload(request: ApprovalRequest, registration: Registration) -> dict:
+    """What the audit log keeps of a registration: who asked, and the policy it set."""
+    payload = {
+        "external_id": registration.external_id,
+        "requester_email": registration.requester_email,
+        "assignees": registration.assignees,
+        "expires_at": delivery.iso_utc(request.expires_at),
+    }
+    if registration.assignee_groups:
+        payload["assignee_groups"] = registration.assignee_groups
+    if registration.required_approvals > 1:
+        payload["required_approvals"] = registration.required_approvals
+    if request.escalates_at is not None:
+        payload["escalate_to"] = registration.escalate_to_emails + registration.escalate_to_groups
+        payload["escalates_at"] = delivery.iso_utc(request.escalates_at)
+    return payload
+
+
 def decide(request_id, user, outcome: str, comment: str) -> Decision:
     """Record `user`'s decision and queue the callback; raise DecisionRefused if not allowed.
 
     The request row is locked while the rules are checked, so two people deciding at once, or one
     double click, give one decision; the second is refused with who was faster.
+
+    A rejection closes the request. An approval closes it once it is the request's
+    `required_approvals`-th; before that the request stays pending and nothing is sent. The
+    callback goes out once, when the outcome is final, and carries every decision.
     """
     outcome = Outcome(outcome)
     comment = comment.strip()
@@ -114,40 +152,59 @@ def decide(request_id, user, outcome: str, comment: str) -> Decision:
         request = ApprovalRequest.objects.select_for_update().filter(pk=request_id).first()
         if request is None:
             raise DecisionRefused("There is no such request.")
-        refusal = permissions.decision_refusal(user, request)
-        if refusal:
-            raise DecisionRefused(refusal)
+        capacity = permissions.decider_capacity(user, request)
+        if capacity.refusal:
+            raise DecisionRefused(capacity.refusal)
         now = timezone.now()
+        decided_by = permissions.user_email(user)
         decision = Decision.objects.create(
             request=request,
             outcome=outcome,
-            decided_by=user.email,
+            decided_by=decided_by,
+            on_behalf_of=capacity.on_behalf_of,
             user=user,
             comment=comment,
             decided_at=now,
         )
+        approvals = request.approvals_given  # a fresh query (no prefetch here): counts this one
+        final = outcome == Outcome.REJECTED or approvals >= request.required_approvals
+        payload = {"comment": comment}
+        if capacity.on_behalf_of:
+            payload["on_behalf_of"] = capacity.on_behalf_of
+        if request.required_approvals > 1:
+            payload["approvals"] = approvals
+            payload["required_approvals"] = request.required_approvals
+        AuditEvent.objects.create(
+            request=request,
+            kind=AuditEvent.Kind(outcome.value),
+            actor=decided_by,
+            at=now,
+            payload=payload,
+        )
+        log_fields = {
+            "request_id": str(request.pk),
+            "decision": outcome.value,
+            "final": final,
+            "on_behalf_of": capacity.on_behalf_of or None,
+        }
+        transaction.on_commit(
+            lambda: logger.info(
+                "Request %s %s by %s%s",
+                request.pk,
+                outcome.value,
+                decided_by,
+                f" on behalf of {capacity.on_behalf_of}" if capacity.on_behalf_of else "",
+                extra={"json_fields": log_fields},
+            )
+        )
+        if not final:
+            return decision
         request.status = Status(outcome.value)
         request.closed_at = now
         request.delivery_status = DeliveryStatus.DUE
         request.delivery_next_attempt_at = now
         request.save(
             update_fields=["status", "closed_at", "delivery_status", "delivery_next_attempt_at"]
-        )
-        AuditEvent.objects.create(
-            request=request,
-            kind=AuditEvent.Kind(outcome.value),
-            actor=user.email,
-            at=now,
-            payload={"comment": comment},
-        )
-        transaction.on_commit(
-            lambda: logger.info(
-                "Request %s %s by %s",
-                request.pk,
-                outcome.value,
-                user.email,
-                extra={"json_fields": {"request_id": str(request.pk), "decision": outcome.value}},
-            )
         )
         # The first attempt runs once the decision is safely stored; if it fails, the delivery
         # stays due and `deliver_callbacks` sends it later.
@@ -261,3 +318,123 @@ def retry_callback(request_id, actor: str) -> bool:
         )
         transaction.on_commit(lambda: delivery.send(request.pk, skip_locked=False), robust=True)
     return True
+
+
+# --- Delegations ("out of office") -------------------------------------------------------------
+
+# How far ahead a delegation may reach: a standing proxy for longer is a role, not an absence.
+DELEGATION_MAX_REACH = datetime.timedelta(days=365)
+
+
+class DelegationRefused(Exception):
+    """The delegation was not recorded; the message says why, `field` which input it is about."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+def delegate(
+    delegator,
+    stand_in,
+    ends_at: datetime.datetime,
+    starts_at: datetime.datetime | None = None,
+    note: str = "",
+) -> Delegation:
+    """Record that `stand_in` decides for `delegator` from `starts_at` (now if None or past)
+    until `ends_at`; raise DelegationRefused when the rules forbid it.
+
+    Both must be able to decide requests at all (`permissions.may_approve_at_all`): a delegate
+    who could not decide for themselves could not decide for anyone, and someone who cannot
+    decide has nothing to hand on. A start in the past becomes now, so the record never claims
+    that someone could act for another before they were named.
+    """
+    if not permissions.may_approve_at_all(delegator):
+        raise DelegationRefused(
+            "You may not decide approval requests, so you have nothing to delegate."
+        )
+    if stand_in.pk == delegator.pk:
+        raise DelegationRefused("You cannot name yourself as your delegate.", field="delegate")
+    if not permissions.may_approve_at_all(stand_in):
+        raise DelegationRefused(
+            f"{permissions.user_email(stand_in) or stand_in.get_username()} may not decide "
+            "approval requests, so they cannot stand in for you.",
+            field="delegate",
+        )
+    now = timezone.now()
+    starts_at = max(starts_at or now, now)
+    if ends_at <= now:
+        raise DelegationRefused("The end must be in the future.", field="ends_at")
+    if ends_at <= starts_at:
+        raise DelegationRefused("The end must come after the start.", field="ends_at")
+    if ends_at > now + DELEGATION_MAX_REACH:
+        raise DelegationRefused("A delegation must end within a year from now.", field="ends_at")
+    delegation = Delegation.objects.create(
+        delegator=delegator,
+        delegate=stand_in,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        note=note.strip(),
+        created_at=now,
+    )
+    logger.info(
+        "%s delegated to %s from %s until %s",
+        permissions.user_email(delegator),
+        permissions.user_email(stand_in),
+        delivery.iso_utc(starts_at),
+        delivery.iso_utc(ends_at),
+        extra={"json_fields": _delegation_fields(delegation)},
+    )
+    return delegation
+
+
+def end_delegation(delegation_id, delegator) -> Delegation | None:
+    """End `delegator`'s delegation now; return it, or None if it was over already.
+
+    Raises Delegation.DoesNotExist for an unknown id or someone else's delegation. The row is
+    kept, with `ended_early_at` set. One in force ends now (`ends_at` = now). One that has not
+    begun is withdrawn: its end moves back to its planned start, an empty window that is never
+    in force; its planned end goes to the log.
+    """
+    with transaction.atomic():
+        delegation = (
+            Delegation.objects.select_for_update()
+            .select_related("delegator", "delegate")
+            .get(pk=delegation_id, delegator=delegator)
+        )
+        now = timezone.now()
+        if delegation.ends_at <= now:
+            return None
+        planned = {
+            "planned_starts_at": delivery.iso_utc(delegation.starts_at),
+            "planned_ends_at": delivery.iso_utc(delegation.ends_at),
+        }
+        withdrawn = delegation.starts_at >= now
+        delegation.ends_at = delegation.starts_at if withdrawn else now
+        delegation.ended_early_at = now
+        delegation.save(update_fields=["ends_at", "ended_early_at"])
+    logger.info(
+        "%s %s the delegation to %s",
+        permissions.user_email(delegation.delegator),
+        "withdrew" if withdrawn else "ended",
+        permissions.user_email(delegation.delegate),
+        extra={
+            "json_fields": {**_delegation_fields(delegation), **planned, "withdrawn": withdrawn}
+        },
+    )
+    return delegation
+
+
+def was_withdrawn(delegation: Delegation) -> bool:
+    """Ended before it began (see `end_delegation`): nobody could ever act under it."""
+    return bool(delegation.ended_early_at and delegation.ends_at == delegation.starts_at)
+
+
+def _delegation_fields(delegation: Delegation) -> dict:
+    return {
+        "delegation_id": delegation.pk,
+        "delegator": permissions.user_email(delegation.delegator),
+        "delegate": permissions.user_email(delegation.delegate),
+        "starts_at": delivery.iso_utc(delegation.starts_at),
+        "ends_at": delivery.iso_utc(delegation.ends_at),
+    }

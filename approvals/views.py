@@ -1,19 +1,30 @@
-"""The manager's pages: the inbox, a request's page, and the decisions they post.
+"""The manager's pages: the inbox, a request's page, the decisions they post, and "out of office".
 
 Thin: who may do what is `permissions`, what a decision changes is `services`.
 """
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import inbox as inbox_queries
 from . import notifications, permissions, services
-from .forms import BulkDecisionForm, DecisionForm, InboxForm
-from .models import ApprovalRequest, DeliveryStatus
+from .forms import BulkDecisionForm, DecisionForm, DelegationForm, InboxForm
+from .models import (
+    ApprovalRequest,
+    Assignee,
+    Delegation,
+    DeliveryStatus,
+    Status,
+    active_delegation_q,
+)
 
 # What the person who decided is told about the callback's first attempt.
 DELIVERY_NEWS = {
@@ -84,17 +95,20 @@ def _visible_request(user, request_id) -> ApprovalRequest:
 
 
 def _render_detail(request, approval, form=None, status=200):
-    refusal = permissions.decision_refusal(request.user, approval)
+    capacity = permissions.decider_capacity(request.user, approval)
     return render(
         request,
         "approvals/detail.html",
         {
             "approval": approval,
-            "refusal": refusal,
+            "refusal": capacity.refusal,
+            "on_behalf_of": capacity.on_behalf_of,
             "form": form or DecisionForm(),
             "decisions": approval.decisions.all(),
             "timeline": approval.audit_events.all(),
-            "deciders": permissions.deciders(approval) if approval.is_open else [],
+            "deciders": permissions.deciders(approval),
+            "assigned_to": approval.named(Assignee.Role.ASSIGNEE),
+            "escalate_to": approval.named(Assignee.Role.ESCALATION),
         },
         status=status,
     )
@@ -116,12 +130,19 @@ def decide(request, request_id):
         return _render_detail(request, approval, form, status=400)
     outcome, comment = form.cleaned_data["outcome"], form.cleaned_data["comment"]
     if not form.cleaned_data["confirmed"]:
-        if permissions.decision_refusal(request.user, approval):
+        capacity = permissions.decider_capacity(request.user, approval)
+        if capacity.refusal:
             return _refused(request, request_id, comment)
         return render(
             request,
             "approvals/confirm.html",
-            {"approvals": [approval], "outcome": outcome, "comment": comment, "single": True},
+            {
+                "approvals": [approval],
+                "outcome": outcome,
+                "comment": comment,
+                "single": True,
+                "on_behalf_of": capacity.on_behalf_of,
+            },
         )
     try:
         decision = services.decide(approval.pk, request.user, outcome, comment)
@@ -132,8 +153,21 @@ def decide(request, request_id):
 
 def _decided(request, approval, decision):
     """Say what was decided and what the workflow heard, then open the next waiting request."""
-    approval.refresh_from_db(fields=["delivery_status", "delivery_last_error"])
-    messages.success(request, f"You {decision.outcome} “{approval.title}”.")
+    # "decisions" drops the page's prefetched decisions, taken before this one.
+    approval.refresh_from_db(
+        fields=["status", "delivery_status", "delivery_last_error", "decisions"]
+    )
+    behalf = f" on behalf of {decision.on_behalf_of}" if decision.on_behalf_of else ""
+    messages.success(request, f"You {decision.outcome} “{approval.title}”{behalf}.")
+    if approval.status == Status.PENDING:
+        # One approval of several: nothing is sent until the outcome is final.
+        missing = approval.approvals_missing
+        messages.info(
+            request,
+            f"It waits for {missing} more approval(s) from other people; the workflow is told "
+            "once the outcome is final.",
+        )
+        return _next_waiting(request)
     level, news = DELIVERY_NEWS.get(
         approval.delivery_status, DELIVERY_NEWS[DeliveryStatus.RETRYING]
     )
@@ -254,3 +288,104 @@ def email_decision(request, request_id):
         status = 400
     context = {"approval": approval, "outcome": outcome, "form": form}
     return render(request, "approvals/email_decision.html", context, status=status)
+
+
+# Out of office: naming a delegate, and seeing who stands in for whom.
+
+PAST_DELEGATIONS_SHOWN = 20
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def delegations(request):
+    """The signed-in approver's delegations, given and held, and the form to name a delegate.
+
+    Only approvers have anything to delegate, so others get the 403 page. Every refusal comes
+    back as the page with the form's message, 400.
+    """
+    if not permissions.may_approve_at_all(request.user):
+        raise PermissionDenied("Only approvers can name a delegate.")
+    status = 200
+    if request.method == "POST":
+        form = DelegationForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                delegation = services.delegate(
+                    request.user,
+                    data["delegate"],
+                    ends_at=data["ends_at"],
+                    starts_at=data["starts_at"],
+                    note=data["note"],
+                )
+            except services.DelegationRefused as refused:
+                form.add_error(refused.field, str(refused))
+            else:
+                messages.success(request, _named_message(delegation))
+                return redirect("approvals:delegations")
+        messages.error(request, "Nothing was saved: see below.")
+        status = 400
+    else:
+        form = DelegationForm(initial={"starts_at": timezone.now()})
+    context = _delegations_context(request.user, form)
+    return render(request, "approvals/delegations.html", context, status=status)
+
+
+@login_required
+@require_POST
+def end_delegation(request, delegation_id):
+    """End one's own delegation now (or withdraw one not begun); someone else's is a 404."""
+    try:
+        ended = services.end_delegation(delegation_id, request.user)
+    except Delegation.DoesNotExist:
+        raise Http404("There is no such delegation of yours.") from None
+    if ended is None:
+        messages.info(request, "That delegation had already ended.")
+    else:
+        messages.success(request, f"{ended.delegate.email} no longer stands in for you.")
+    return redirect("approvals:delegations")
+
+
+def _delegations_context(user, form) -> dict:
+    """What the page lists: the person's delegations in force, upcoming and (the latest few)
+    past, and those they hold for others; each marked when a lost permission voids it."""
+    now = timezone.now()
+    given = Delegation.objects.filter(delegator=user).select_related("delegate")
+    # Ended: over, or ended early (a withdrawn one keeps its planned, maybe future, start).
+    over = Q(ends_at__lte=now) | Q(ended_early_at__isnull=False)
+    past = list(given.filter(over).order_by("-ends_at", "-pk")[:PAST_DELEGATIONS_SHOWN])
+    for delegation in past:
+        delegation.withdrawn = services.was_withdrawn(delegation)
+    current = list(given.filter(active_delegation_q(now)).order_by("ends_at", "pk"))
+    upcoming = list(given.filter(starts_at__gt=now).exclude(over).order_by("starts_at", "pk"))
+    for delegation in current + upcoming:
+        delegation.without_effect = not permissions.may_approve_at_all(delegation.delegate)
+    held = list(
+        Delegation.objects.filter(delegate=user, ends_at__gt=now, ended_early_at__isnull=True)
+        .select_related("delegator")
+        .order_by("starts_at", "pk")
+    )
+    for delegation in held:
+        delegation.without_effect = not permissions.may_approve_at_all(delegation.delegator)
+    return {
+        "form": form,
+        "current": current,
+        "upcoming": upcoming,
+        "past": past,
+        "past_limit": PAST_DELEGATIONS_SHOWN,
+        "held": held,
+        "time_zone": timezone.get_current_timezone_name(),
+    }
+
+
+def _named_message(delegation) -> str:
+    def when(moment):
+        return date_format(timezone.localtime(moment), "j M Y, H:i e")
+
+    email = delegation.delegate.email
+    if delegation.is_active:
+        return f"{email} stands in for you until {when(delegation.ends_at)}."
+    return (
+        f"{email} will stand in for you from {when(delegation.starts_at)} "
+        f"until {when(delegation.ends_at)}."
+    )

@@ -189,6 +189,9 @@ APPROVALS_CALLBACK_AUTH = os.environ.get("APPROVALS_CALLBACK_AUTH", "google").st
 if APPROVALS_CALLBACK_AUTH not in {"google", "none"}:
     raise ImproperlyConfigured("APPROVALS_CALLBACK_AUTH must be 'google' or 'none'.")
 APPROVALS_DEFAULT_TIMEOUT_SECONDS = env_int("APPROVALS_DEFAULT_TIMEOUT_SECONDS", 86400)
+# When pending requests remind their deciders: shares of the lifetime or times before expiry
+# (approvals/reminders.py; checked by approvals.E004). Empty: no reminders.
+APPROVALS_REMINDERS = os.environ.get("APPROVALS_REMINDERS", "50%,1d")
 APPROVALS_IAP_AUDIENCE = os.environ.get("APPROVALS_IAP_AUDIENCE", "").strip()
 APPROVALS_IAP_CERTS_URL = os.environ.get(
     "APPROVALS_IAP_CERTS_URL", "https://www.gstatic.com/iap/verify/public_key"

@@ -172,3 +172,20 @@ def register(client, registration_body):
         return response.json()
 
     return post
+
+
+def decide_page(client, user, request_id, outcome="approved", comment=""):
+    """`user` decides through the request page's form, confirmation included."""
+    client.force_login(user)
+    return client.post(
+        f"/approvals/{request_id}/decide",
+        {"outcome": outcome, "comment": comment, "confirmed": "on"},
+    )
+
+
+def waiting_ids(client, user) -> list[str]:
+    """What the inbox's "Waiting for me" lists for `user` (its first page)."""
+    client.force_login(user)
+    response = client.get("/")
+    assert response.status_code == 200
+    return [str(row.pk) for row in response.context["page"].rows]

@@ -379,6 +379,10 @@ def test_get_answers_the_state_of_a_request(client, register):
         "decided_by": None,
         "decided_at": None,
         "comment": None,
+        "on_behalf_of": None,
+        "required_approvals": 1,
+        "decisions": [],
+        "escalates_at": None,
         "delivery": {"status": "none", "attempts": 0, "last_error": None},
     }
 

@@ -13,6 +13,7 @@ Set APPROVER_SHOTS_DIR to a directory to keep screenshots of the main pages; `ma
 writes them to docs/screenshots, which the README shows.
 """
 
+import datetime
 import functools
 import os
 import re
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.core import mail
 from django.test import Client
 from playwright.sync_api import expect, sync_playwright
@@ -607,6 +609,50 @@ def test_a_decided_request_is_read_only_and_says_who_decided(
     assert len(receiver.received) == 1
 
 
+def test_two_approvers_each_approve_and_the_workflow_hears_once_with_both(
+    page, live, register_live, manager, make_user, receiver
+):
+    fiona = make_user("fiona")
+    fiona.groups.add(Group.objects.create(name="finance"))
+    created = register_live(
+        title="New laptops for the data team",
+        amount="7200",
+        required_approvals=2,
+        assignees=["manager@example.com"],
+        assignee_groups=["finance"],
+    )
+    signed_in(page, live, manager)
+    page.goto(created["url"])
+    expect(fact(page, "Approvals")).to_have_text("0 of 2: 2 more needed")
+    page.get_by_role("button", name="Approve", exact=True).click()
+    expect(page.get_by_text("yours is 1 of 2")).to_be_visible()
+    page.get_by_role("button", name="Yes, approve 7,200.00 EUR").click()
+    expect(page.get_by_text("It waits for 1 more approval(s) from other people")).to_be_visible()
+    assert receiver.received == []
+    page.get_by_role("button", name="Sign out").click()
+
+    signed_in(page, live, fiona)
+    page.goto(created["url"])
+    expect(fact(page, "Approvals")).to_have_text("1 of 2: 1 more needed")
+    expect(page.locator(".decision")).to_contain_text("Approved by manager@example.com")
+    assert_accessible(page, "a request with one of two approvals")
+    shot(page, "request-two-approvals", full_page=True)
+    page.get_by_label("Comment").fill("Finance agrees.")
+    page.get_by_role("button", name="Approve", exact=True).click()
+    page.get_by_role("button", name="Yes, approve 7,200.00 EUR").click()
+    expect(page.get_by_text("The workflow has received your decision.")).to_be_visible()
+
+    [callback] = receiver.received
+    assert (callback.body["decision"], callback.body["decided_by"]) == (
+        "approved",
+        "fiona@example.com",
+    )
+    assert [d["decided_by"] for d in callback.body["decisions"]] == [
+        "manager@example.com",
+        "fiona@example.com",
+    ]
+
+
 def test_a_confirmation_opened_before_another_approver_decided_is_refused(
     new_page, live, register_live, manager, make_user, receiver
 ):
@@ -728,6 +774,7 @@ def test_the_admin_pages_pass_the_content_security_policy(
         "/admin/approvals/approvalrequest/",
         f"/admin/approvals/approvalrequest/{created['id']}/change/",
         "/admin/approvals/auditevent/",
+        "/admin/approvals/delegation/",
     ):
         page.goto(path)
         expect(page.get_by_role("heading", level=1)).to_be_visible()
@@ -735,3 +782,70 @@ def test_the_admin_pages_pass_the_content_security_policy(
     # style, which the Content Security Policy blocks and reports, failing the test.)
     page.goto("/admin/approvals/approvalrequest/")
     assert_accessible(page, "the admin's list of requests")
+
+
+def test_an_approver_names_a_delegate_for_when_they_are_out_of_office(
+    page, new_page, live, register_live, make_user
+):
+    alice = make_user("alice")
+    make_user("bob")
+    make_user("carol")
+    created = register_live(requester_email="dave@example.com", assignees=["alice@example.com"])
+    now = datetime.datetime.now(datetime.UTC)
+
+    def local(moment):  # as a datetime-local input takes it, in the project's time zone (UTC)
+        return moment.strftime("%Y-%m-%dT%H:%M")
+
+    sign_in(page, live, "alice")
+    page.get_by_role("link", name="Out of office").click()
+    expect(page).to_have_url(f"{live.url}/delegations/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Out of office")
+    expect(page.get_by_text("Nobody stands in for you now")).to_be_visible()
+    assert_accessible(page, "the out-of-office page")
+
+    # A mistake comes back with its message beside the input.
+    page.get_by_label("Delegate's e-mail").fill("Alice@Example.com")
+    page.get_by_label("Until").fill(local(now + datetime.timedelta(days=3)))
+    page.get_by_role("button", name="Name delegate").click()
+    expect(page.get_by_role("alert")).to_have_text("You cannot name yourself as your delegate.")
+    expect(page.get_by_label("Delegate's e-mail")).to_have_attribute("aria-invalid", "true")
+    assert_accessible(page, "the out-of-office page refusing a delegate")
+
+    page.get_by_label("Delegate's e-mail").fill("bob@example.com")
+    page.get_by_label("Note").fill("Back on Monday; Bob knows the offsite budget.")
+    page.get_by_role("button", name="Name delegate").click()
+    expect(page.get_by_role("status")).to_contain_text("bob@example.com stands in for you until")
+
+    page.get_by_label("Delegate's e-mail").fill("carol@example.com")
+    page.get_by_label("From").fill(local(now + datetime.timedelta(days=10)))
+    page.get_by_label("Until").fill(local(now + datetime.timedelta(days=12)))
+    page.get_by_role("button", name="Name delegate").click()
+    expect(page.get_by_role("status")).to_contain_text("carol@example.com will stand in for you")
+
+    mine = page.locator("ul.delegations").first.locator("li")
+    expect(mine).to_have_count(2)
+    expect(mine.nth(0)).to_contain_text("In force")
+    expect(mine.nth(0)).to_contain_text("bob@example.com")
+    expect(mine.nth(0)).to_contain_text("Back on Monday")
+    expect(mine.nth(1)).to_contain_text("Upcoming")
+    expect(mine.nth(1)).to_contain_text("carol@example.com")
+    assert_accessible(page, "the out-of-office page with a delegate in force and one upcoming")
+    shot(page, "delegations", full_page=True)
+
+    page.get_by_role("button", name="Withdraw (carol@example.com").click()
+    expect(page.get_by_role("status")).to_contain_text("carol@example.com no longer stands in")
+    expect(mine).to_have_count(1)
+    expect(page.get_by_text("withdrawn before it began")).to_be_visible()
+    assert_accessible(page, "the out-of-office page after a withdrawal")
+
+    # The delegate sees whom they stand in for, and decides on their behalf.
+    bob = new_page()
+    sign_in(bob, live, "bob")
+    expect(bob.get_by_role("link", name="Team offsite in Lisbon")).to_be_visible()
+    bob.get_by_role("link", name="Out of office").click()
+    expect(bob.get_by_role("heading", name="You stand in for")).to_be_visible()
+    expect(bob.locator("ul.delegations")).to_contain_text("alice@example.com")
+    bob.goto(created["url"])
+    expect(bob.get_by_text("You decide on behalf of alice@example.com")).to_be_visible()
+    assert_accessible(bob, "a request's page for a delegate")
+    assert alice.delegations_given.count() == 2

@@ -76,6 +76,19 @@ def test_a_plain_http_base_url_is_reported_once_when_it_is_also_the_audience():
     assert issues(DEBUG=True, APPROVALS_BASE_URL=plain, APPROVALS_OIDC_AUDIENCE=plain) == {}
 
 
+@pytest.mark.parametrize("value", ["50%,1d", " 25% , 75%, 4h", ""])
+def test_reminder_points_that_parse_pass(value):
+    assert issues(APPROVALS_REMINDERS=value) == {}
+
+
+@pytest.mark.parametrize("value", ["halfway", "50", "0%", "100%", "1w", "50%;1d", None])
+def test_reminder_points_that_do_not_parse_are_an_error_even_in_debug(value):
+    for debug in (False, True):
+        found = issues(DEBUG=debug, APPROVALS_REMINDERS=value)
+        assert set(found) == {"approvals.E004"}
+        assert "APPROVALS_REMINDERS" in found["approvals.E004"]
+
+
 def manage_check(**env) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "manage.py", "check"],

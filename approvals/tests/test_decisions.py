@@ -10,16 +10,10 @@ from django.utils import timezone
 from approvals import permissions, services
 from approvals.models import ApprovalRequest, AuditEvent, Decision, DeliveryStatus, Status
 
+from .conftest import decide_page
+
 # Real transactions: callbacks are sent after the decision commits (transaction.on_commit).
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def decide_page(client, user, request_id, outcome, comment=""):
-    client.force_login(user)
-    return client.post(
-        f"/approvals/{request_id}/decide",
-        {"outcome": outcome, "comment": comment, "confirmed": "on"},
-    )
 
 
 def test_an_approver_approves_through_the_page_and_the_workflow_is_told(

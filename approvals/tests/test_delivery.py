@@ -34,12 +34,23 @@ def test_the_callback_carries_the_decision_and_a_google_access_token(
     assert callback.path == path_of(created)
     assert callback.headers["Content-Type"] == "application/json"
     assert callback.headers["Authorization"] == f"Bearer {metadata_server.last_token()}"
+    decided_at = decision.decided_at.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert callback.body == {
         "request_id": created["id"],
         "decision": "approved",
         "comment": "Looks right",
         "decided_by": "manager@example.com",
-        "decided_at": decision.decided_at.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "decided_at": decided_at,
+        "on_behalf_of": None,
+        "decisions": [
+            {
+                "decided_by": "manager@example.com",
+                "on_behalf_of": None,
+                "decision": "approved",
+                "comment": "Looks right",
+                "decided_at": decided_at,
+            }
+        ],
     }
     request = ApprovalRequest.objects.get(pk=created["id"])
     assert request.delivery_status == DeliveryStatus.DELIVERED

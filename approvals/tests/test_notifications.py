@@ -139,7 +139,7 @@ def test_deciders_agree_with_decision_refusal_for_every_user(register, team, mak
         )
     request = ApprovalRequest.objects.get(pk=created["id"])
 
-    chosen = set(permissions.deciders(request).values_list("pk", flat=True))
+    chosen = {decider.user.pk for decider in permissions.deciders(request)}
 
     users = get_user_model().objects.all()
     assert len(users) == 9

@@ -41,6 +41,16 @@ DEMO_REPORTS = [
         "details": {"event": "PyCon US", "dates": "May 2027"},
     },
     {
+        # Two signatures: the manager and someone from finance (README: "Approval policies").
+        "title": "New laptops for the data team",
+        "requester_email": "dan@example.com",
+        "amount": "7200.00",
+        "currency": "EUR",
+        "external_id": "EXP-2026-0145",
+        "required_approvals": 2,
+        "details": {"lines": [{"item": "Laptop x 3", "amount": "7200.00"}]},
+    },
+    {
         "title": "Replacement laptop charger",
         "requester_email": "carol@example.com",
         "amount": "89.99",
@@ -67,6 +77,13 @@ class Command(BaseCommand):
             "manager", "manager@example.com", DEMO_PASSWORD
         )
         manager.groups.add(approvers)
+        finance, _ = Group.objects.get_or_create(name="finance")
+        controller = users.objects.filter(
+            username="controller"
+        ).first() or users.objects.create_user(
+            "controller", "controller@example.com", DEMO_PASSWORD
+        )
+        controller.groups.add(approvers, finance)
         if not users.objects.filter(username="admin").exists():
             users.objects.create_superuser("admin", "admin@example.com", DEMO_PASSWORD)
 
@@ -87,7 +104,8 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS("\nLocal demo ready.")
             + f"\n  Open {settings.APPROVALS_BASE_URL}/ and sign in as:"
-            + f"\n    manager / {DEMO_PASSWORD}   (an approver; {count} expense reports wait)"
-            + f"\n    admin   / {DEMO_PASSWORD}   (the audit log at /admin/)"
+            + f"\n    manager    / {DEMO_PASSWORD}   (an approver; {count} expense reports wait)"
+            + f"\n    controller / {DEMO_PASSWORD}   (an approver in the finance group)"
+            + f"\n    admin      / {DEMO_PASSWORD}   (the audit log at /admin/)"
             + "\n  Decide a report and watch the callback arrive below.\n"
         )

@@ -1,0 +1,47 @@
+"""The periodic pass of approval policies: escalate what is due, then send the due reminders.
+
+Meant as a Cloud Run job triggered by Cloud Scheduler, like `deliver_callbacks`: one pass per
+invocation, then exit 0; or --loop to keep going (a local run). Each escalation and each reminder
+is sent once, however often or however late the job runs (`approvals.reminders`).
+"""
+
+import time
+
+from django.core.management.base import BaseCommand
+
+from approvals import reminders
+
+
+class Command(BaseCommand):
+    help = (
+        "Escalate the requests whose escalation time has passed and send the reminders that "
+        "are due, each once; then exit 0 (--loop: keep going)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--loop", action="store_true", help="Keep running, pausing between passes."
+        )
+        parser.add_argument(
+            # Reminder points are minutes to days apart; a pass a minute is soon enough.
+            "--pause",
+            type=float,
+            default=60.0,
+            help="Seconds between passes with --loop.",
+        )
+
+    def handle(self, *args, loop=False, pause=60.0, verbosity=1, **options):
+        while True:
+            # Escalations first: escalation targets hear that they may now decide before a
+            # reminder due in the same pass reaches them too.
+            escalated = 0
+            while batch := reminders.escalate_due():
+                escalated += batch
+            reminded = 0
+            while batch := reminders.send_due_reminders():
+                reminded += batch
+            if verbosity:
+                self.stdout.write(f"Sent {reminded} reminder(s); escalated {escalated} request(s).")
+            if not loop:
+                return
+            time.sleep(pause)

@@ -1,0 +1,182 @@
+"""Reminders and escalations of pending requests: when they are due, and the passes that send them.
+
+Reminder points come from `APPROVALS_REMINDERS`, a comma-separated list where each point is a
+share of the request's lifetime (`50%`: halfway to expiry) or a time before expiry (`1d`, `4h`,
+`30m`, `90s`). The default, `50%,1d`, reminds halfway and a day before the request expires.
+Points before the request was registered (a `1d` point on a two-hour request) are skipped.
+
+A request keeps the time of its next reminder in `next_reminder_at`, set at registration and
+moved on after each reminder, so finding what is due is one indexed query. An escalation is due
+once `escalates_at` has passed while `escalated_at` is still empty.
+
+`manage.py send_reminders` runs the two passes: `escalate_due` tells the escalation targets they
+may now decide (they may from `escalates_at` on whether or not they were told yet, see
+`approvals.permissions`), and `send_due_reminders` reminds whoever may decide now. Each request is
+locked while its turn is recorded, so two passes at once never send the same reminder twice, and
+the mail goes out only after that commits (`approvals.notifications`). Closed requests get
+neither.
+"""
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from . import notifications
+from .delivery import iso_utc
+from .models import ApprovalRequest, Assignee, AuditEvent, open_q
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_POINTS = "50%,1d"
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+POINT_RE = re.compile(
+    r"(?:(?P<percent>[0-9]{1,2}(?:\.[0-9]+)?)%|(?P<number>[0-9]+)(?P<unit>[smhd]))"
+)
+
+
+@dataclass(frozen=True)
+class Point:
+    """One reminder point: a share of the lifetime, or a time before expiry."""
+
+    text: str
+    share: float | None = None
+    before_expiry: timedelta | None = None
+
+    def at(self, created_at: datetime, expires_at: datetime) -> datetime:
+        if self.share is not None:
+            return created_at + (expires_at - created_at) * self.share
+        return expires_at - self.before_expiry
+
+
+@cache
+def parse_points(text: str) -> tuple[Point, ...]:
+    """The points of an `APPROVALS_REMINDERS` value; ValueError says what is wrong."""
+    points = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        match = POINT_RE.fullmatch(item)
+        if not match:
+            raise ValueError(
+                f"{item!r} is not a reminder point: use a share of the lifetime such as 50% "
+                "or a time before expiry such as 1d, 4h, 30m or 90s."
+            )
+        if match["percent"] is not None:
+            share = float(match["percent"]) / 100
+            if not 0 < share < 1:
+                raise ValueError(f"{item!r}: a share must be between 0% and 100%, exclusive.")
+            points.append(Point(item, share=share))
+        else:
+            seconds = int(match["number"]) * UNITS[match["unit"]]
+            if seconds <= 0:
+                raise ValueError(f"{item!r}: a time before expiry must be positive.")
+            points.append(Point(item, before_expiry=timedelta(seconds=seconds)))
+    return tuple(points)
+
+
+def points() -> tuple[Point, ...]:
+    return parse_points(settings.APPROVALS_REMINDERS)
+
+
+def next_reminder_at(
+    created_at: datetime, expires_at: datetime, after: datetime
+) -> datetime | None:
+    """The first reminder point strictly after `after` (and after registration), before expiry."""
+    times = [point.at(created_at, expires_at) for point in points()]
+    due = [t for t in times if t > after and t > created_at and t < expires_at]
+    return min(due, default=None)
+
+
+def send_due_reminders(limit: int = 500) -> int:
+    """Remind the deciders of open requests whose reminder is due; return how many requests.
+
+    A request whose job was down over several points gets one reminder, not one per point: its
+    next reminder moves to the first point still ahead.
+    """
+    due = (
+        ApprovalRequest.objects.filter(open_q(), next_reminder_at__lte=timezone.now())
+        .order_by("next_reminder_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return sum(remind(request_id) for request_id in list(due))
+
+
+def remind(request_id) -> bool:
+    """Move one request's next reminder on and, once that is committed, e-mail those who may
+    decide it now; return whether this call took the reminder."""
+    with transaction.atomic():
+        now = timezone.now()
+        # Another pass holding the row is reminding it already: skip rather than wait.
+        request = (
+            ApprovalRequest.objects.select_for_update(skip_locked=True)
+            .filter(open_q(), pk=request_id, next_reminder_at__lte=now)
+            .first()
+        )
+        if request is None:
+            return False  # decided, closed, or reminded by another pass meanwhile
+        point_at = iso_utc(request.next_reminder_at)
+        request.next_reminder_at = next_reminder_at(request.created_at, request.expires_at, now)
+        request.save(update_fields=["next_reminder_at"])
+        # After the commit, so a rolled-back pass sends nothing; a failing mail server is
+        # audited as notify_failed and the reminder counts as taken (it is not retried).
+        transaction.on_commit(
+            lambda: notifications.notify(
+                request.pk, notifications.Purpose.REMINDER, payload={"point_at": point_at}
+            ),
+            robust=True,
+        )
+    return True
+
+
+def escalate_due(limit: int = 500) -> int:
+    """Escalate the open requests whose escalation time has passed; return how many."""
+    due = (
+        ApprovalRequest.objects.filter(
+            open_q(), escalates_at__lte=timezone.now(), escalated_at__isnull=True
+        )
+        .order_by("escalates_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return sum(escalate(request_id) for request_id in list(due))
+
+
+def escalate(request_id) -> bool:
+    """Record one request's escalation and, once that is committed, tell its escalation targets
+    that they may now decide it; return whether this call escalated it. Never twice."""
+    with transaction.atomic():
+        now = timezone.now()
+        request = (
+            ApprovalRequest.objects.select_for_update(skip_locked=True)
+            .filter(open_q(), pk=request_id, escalates_at__lte=now, escalated_at__isnull=True)
+            .first()
+        )
+        if request is None:
+            return False  # decided, closed, or escalated by another pass meanwhile
+        request.escalated_at = now
+        request.save(update_fields=["escalated_at"])
+        AuditEvent.objects.create(
+            request=request,
+            kind=AuditEvent.Kind.ESCALATED,
+            actor="system",
+            at=now,
+            payload={
+                "escalate_to": request.named(Assignee.Role.ESCALATION),
+                "escalates_at": iso_utc(request.escalates_at),
+            },
+        )
+        transaction.on_commit(
+            lambda: notifications.notify(request.pk, notifications.Purpose.ESCALATION),
+            robust=True,
+        )
+    logger.info(
+        "Request %s escalated",
+        request.pk,
+        extra={"json_fields": {"request_id": str(request.pk)}},
+    )
+    return True
