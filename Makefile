@@ -16,7 +16,7 @@ RUN_ENV := DJANGO_DEBUG=1 \
 	APPROVALS_API_TOKEN=$${APPROVALS_API_TOKEN:-local-demo-token}
 
 
-.PHONY: run test lint format install clean screenshots bench bench-smoke
+.PHONY: run test lint format install clean screenshots bench bench-smoke profile
 
 $(STAMP): requirements.txt requirements-dev.txt package-lock.json
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,12 @@ run: $(STAMP)
 	$(RUN_ENV) $(BIN)/python manage.py migrate --no-input
 	$(RUN_ENV) $(BIN)/python manage.py demo_setup
 	@echo "API token for curl: $${APPROVALS_API_TOKEN:-local-demo-token}"
+	@# Beside the app: the stand-in callback endpoint, and the e-mail job every 5 s (the mails
+	@# print in this terminal).
 	@$(RUN_ENV) $(BIN)/python manage.py callback_receiver --port $(CALLBACK_PORT) & \
-	receiver=$$!; trap 'kill $$receiver 2>/dev/null' EXIT INT TERM; \
+	receiver=$$!; \
+	$(RUN_ENV) $(BIN)/python manage.py send_notifications --loop --pause 5 --verbosity 0 & \
+	mailer=$$!; trap 'kill $$receiver $$mailer 2>/dev/null' EXIT INT TERM; \
 	$(RUN_ENV) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 lint: $(STAMP)
@@ -64,6 +68,10 @@ bench: $(STAMP)
 
 bench-smoke: $(STAMP)
 	$(BIN)/python -m bench.run --smoke
+
+# Where a registration and an inbox page spend their time (pyinstrument; database approver_profile).
+profile: $(STAMP)
+	$(BIN)/python -m bench.profile
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache

@@ -67,7 +67,7 @@ def state(request: ApprovalRequest) -> dict:
     return {
         "id": str(request.pk),
         "status": request.effective_status,
-        "url": settings.APPROVALS_BASE_URL + reverse("approvals:detail", args=[request.pk]),
+        "url": _page_url(request),
         "expires_at": iso_utc(request.expires_at),
         "decided_by": decision.decided_by if decision else None,
         "decided_at": iso_utc(decision.decided_at) if decision else None,
@@ -118,9 +118,18 @@ def approvals(request, caller):
     except registration.InvalidRegistration as invalid:
         return error(400, invalid.message, invalid.errors)
     registered = services.register(parsed, caller.name)
-    request_state = state(registered.request)
-    body = {key: request_state[key] for key in ("id", "status", "url", "expires_at")}
+    request = registered.request
+    body = {
+        "id": str(request.pk),
+        "status": request.effective_status,
+        "url": _page_url(request),
+        "expires_at": iso_utc(request.expires_at),
+    }
     return JsonResponse(body, status=201 if registered.created else 200)
+
+
+def _page_url(request: ApprovalRequest) -> str:
+    return settings.APPROVALS_BASE_URL + reverse("approvals:detail", args=[request.pk])
 
 
 def _find(request_id):

@@ -74,7 +74,7 @@ class ApprovalRequest(models.Model):
     expires_at = models.DateTimeField()
     closed_at = models.DateTimeField(null=True, blank=True)
 
-    # Policies run by `send_reminders` (see `approvals.reminders`).
+    # E-mail and policies, run by `send_notifications` (see `approvals.reminders`).
     escalates_at = models.DateTimeField(
         null=True, blank=True, help_text="From then on, the escalation targets may decide too."
     )
@@ -82,7 +82,12 @@ class ApprovalRequest(models.Model):
         null=True, blank=True, help_text="When the escalation targets were told."
     )
     next_reminder_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the next reminder e-mail is due, if any."
+        null=True,
+        blank=True,
+        help_text="When the deciders are next e-mailed: the first notice, then each reminder.",
+    )
+    notified_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the deciders were first e-mailed about it."
     )
 
     delivery_status = models.CharField(

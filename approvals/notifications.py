@@ -1,8 +1,8 @@
 """E-mail to the people who may decide a request, and the signed decision links it carries.
 
-One mail, three occasions (`Purpose`): a new request (`services.register` calls `notify_deciders`
-once it is committed), a reminder of a request still waiting, and an escalation that lets more
-people decide (both sent by `approvals.reminders`, run by `manage.py send_reminders`). Each person
+One mail, three occasions (`Purpose`): a new request, a reminder of a request still waiting, and
+an escalation that lets more people decide, all sent by `approvals.reminders` (run by
+`manage.py send_notifications`), never inside a workflow's registration call. Each person
 concerned (`permissions.deciders`) gets one mail with the request's summary and two links,
 Approve and Reject; the subject and the first line say which occasion it is, and a delegate is
 told whom they stand in for. A link only opens a confirmation page (mail scanners follow links; a
@@ -13,8 +13,9 @@ works only for that person, signed in, and only while the request is open: `open
 of it, so an expired, decided or cancelled request's links stop working at once. The token is in
 the query string, which Django's request logging leaves out; it is never logged here either.
 
-A mail server that fails never fails the registration or the reminder pass: the failure is logged
-and recorded as a `notify_failed` audit event; the request waits in the inbox as any other.
+A mail server that fails never fails the pass: the failure is logged and recorded as a
+`notify_failed` audit event, the request waits in the inbox as any other, and when nobody at all
+could be mailed the pass tries the same mail again later (`approvals.reminders`).
 """
 
 import logging
@@ -145,19 +146,21 @@ NOBODY_LOG = {
 }
 
 
-def notify_deciders(request_id: uuid.UUID) -> int:
-    """E-mail everyone who may decide a newly registered request (after its registration
-    commits); see `notify`."""
-    return notify(request_id, Purpose.NEW)
+@dataclass(frozen=True)
+class Notified:
+    """How many mails went out, and how many could not be sent."""
+
+    sent: int = 0
+    failed: int = 0
 
 
-def notify(request_id: uuid.UUID, purpose: Purpose, payload: dict | None = None) -> int:
-    """E-mail the people `purpose` concerns; record who got it and what failed; return how many
-    mails went out.
+def notify(request_id: uuid.UUID, purpose: Purpose, payload: dict | None = None) -> Notified:
+    """E-mail the people `purpose` concerns; record who got it and what failed.
 
-    Runs after the transaction that made the occasion commits, and reads the request afresh: one
-    decided or closed meanwhile is mailed to nobody. `payload` adds fields to the audit events
-    (a reminder's `point_at`). A failure to send is logged and recorded, never raised.
+    Runs after the transaction that made the occasion commits (`approvals.reminders`), and reads
+    the request afresh: one decided or closed meanwhile is mailed to nobody. `payload` adds
+    fields to the audit events (a reminder's `point_at`). A failure to send is logged and
+    recorded, never raised.
     """
     purpose = Purpose(purpose)
     request = (
@@ -166,13 +169,13 @@ def notify(request_id: uuid.UUID, purpose: Purpose, payload: dict | None = None)
         .first()
     )
     if request is None or not request.is_open:
-        return 0
+        return Notified()
     role = Assignee.Role.ESCALATION if purpose == Purpose.ESCALATION else None
     people = permissions.deciders(request, role=role)
     log_fields = {"request_id": str(request.pk), "purpose": purpose.value}
     if not people:
         logger.warning(NOBODY_LOG[purpose], request.pk, extra={"json_fields": log_fields})
-        return 0
+        return Notified()
 
     tokens: list[str] = []  # kept out of any error text that is logged or recorded
     errors: dict[str, str] = {}
@@ -227,7 +230,7 @@ def notify(request_id: uuid.UUID, purpose: Purpose, payload: dict | None = None)
             first_error,
             extra={"json_fields": {**log_fields, "failed": len(errors), "error": first_error}},
         )
-    return len(sent)
+    return Notified(sent=len(sent), failed=len(errors))
 
 
 def _message(request: ApprovalRequest, decider, purpose: Purpose, connection, tokens: list[str]):

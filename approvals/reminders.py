@@ -1,20 +1,25 @@
-"""Reminders and escalations of pending requests: when they are due, and the passes that send them.
+"""E-mail to the people who may decide: the first notice, reminders and escalations; when each
+is due, and the passes that send them.
 
-Reminder points come from `APPROVALS_REMINDERS`, a comma-separated list where each point is a
-share of the request's lifetime (`50%`: halfway to expiry) or a time before expiry (`1d`, `4h`,
-`30m`, `90s`). The default, `50%,1d`, reminds halfway and a day before the request expires.
-Points before the request was registered (a `1d` point on a two-hour request) are skipped.
+Every e-mail about a request leaves from here, from `manage.py send_notifications` (a Cloud Run
+job on Cloud Scheduler, or `--loop` locally), never from inside the workflow's registration call:
+a slow or failing mail server cannot slow down or fail a registration, and a month-end batch of
+registrations is not held up by e-mail (docs/benchmarks.md).
 
-A request keeps the time of its next reminder in `next_reminder_at`, set at registration and
-moved on after each reminder, so finding what is due is one indexed query. An escalation is due
-once `escalates_at` has passed while `escalated_at` is still empty.
+A request keeps the time of its next e-mail in `next_reminder_at`: registration sets it to now,
+for the first notice; each e-mail moves it to the next reminder point, so finding what is due is
+one indexed query. Reminder points come from `APPROVALS_REMINDERS`, a comma-separated list where
+each point is a share of the request's lifetime (`50%`: halfway to expiry) or a time before
+expiry (`1d`, `4h`, `30m`, `90s`). The default, `50%,1d`, reminds halfway and a day before the
+request expires. Points before the request was registered (a `1d` point on a two-hour request)
+are skipped. When no mail at all could be sent (the mail server is down), the same e-mail is due
+again `MAIL_RETRY_DELAY` later, until the request closes.
 
-`manage.py send_reminders` runs the two passes: `escalate_due` tells the escalation targets they
-may now decide (they may from `escalates_at` on whether or not they were told yet, see
-`approvals.permissions`), and `send_due_reminders` reminds whoever may decide now. Each request is
-locked while its turn is recorded, so two passes at once never send the same reminder twice, and
-the mail goes out only after that commits (`approvals.notifications`). Closed requests get
-neither.
+An escalation is due once `escalates_at` has passed while `escalated_at` is still empty:
+`escalate_due` tells the escalation targets they may now decide (they may from `escalates_at` on
+whether or not they were told yet, see `approvals.permissions`). Each request is locked while its
+turn is recorded, so two passes at once never send the same e-mail twice, and the mail goes out
+only after that commits (`approvals.notifications`). Closed requests get nothing.
 """
 
 import logging
@@ -34,6 +39,8 @@ from .models import ApprovalRequest, Assignee, AuditEvent, open_q
 logger = logging.getLogger(__name__)
 
 DEFAULT_POINTS = "50%,1d"
+# When no mail at all could be sent, the same e-mail is due again this much later.
+MAIL_RETRY_DELAY = timedelta(minutes=5)
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 POINT_RE = re.compile(
     r"(?:(?P<percent>[0-9]{1,2}(?:\.[0-9]+)?)%|(?P<number>[0-9]+)(?P<unit>[smhd]))"
@@ -93,11 +100,11 @@ def next_reminder_at(
     return min(due, default=None)
 
 
-def send_due_reminders(limit: int = 500) -> int:
-    """Remind the deciders of open requests whose reminder is due; return how many requests.
+def send_due_notices(limit: int = 500) -> int:
+    """Send the first notices and the reminders that are due; return how many requests.
 
-    A request whose job was down over several points gets one reminder, not one per point: its
-    next reminder moves to the first point still ahead.
+    A request whose job was down over several reminder points gets one reminder, not one per
+    point: its next reminder moves to the first point still ahead.
     """
     due = (
         ApprovalRequest.objects.filter(open_q(), next_reminder_at__lte=timezone.now())
@@ -108,30 +115,47 @@ def send_due_reminders(limit: int = 500) -> int:
 
 
 def remind(request_id) -> bool:
-    """Move one request's next reminder on and, once that is committed, e-mail those who may
-    decide it now; return whether this call took the reminder."""
+    """Take one request's due e-mail (its first notice, or a reminder), move its next one on,
+    and once that is committed e-mail those who may decide it now; return whether this call
+    took it."""
     with transaction.atomic():
         now = timezone.now()
-        # Another pass holding the row is reminding it already: skip rather than wait.
+        # Another pass holding the row is e-mailing it already: skip rather than wait.
         request = (
             ApprovalRequest.objects.select_for_update(skip_locked=True)
             .filter(open_q(), pk=request_id, next_reminder_at__lte=now)
             .first()
         )
         if request is None:
-            return False  # decided, closed, or reminded by another pass meanwhile
-        point_at = iso_utc(request.next_reminder_at)
+            return False  # decided, closed, or taken by another pass meanwhile
+        first = request.notified_at is None
+        purpose = notifications.Purpose.NEW if first else notifications.Purpose.REMINDER
+        payload = {} if first else {"point_at": iso_utc(request.next_reminder_at)}
+        if first:
+            request.notified_at = now
         request.next_reminder_at = next_reminder_at(request.created_at, request.expires_at, now)
-        request.save(update_fields=["next_reminder_at"])
-        # After the commit, so a rolled-back pass sends nothing; a failing mail server is
-        # audited as notify_failed and the reminder counts as taken (it is not retried).
-        transaction.on_commit(
-            lambda: notifications.notify(
-                request.pk, notifications.Purpose.REMINDER, payload={"point_at": point_at}
-            ),
-            robust=True,
-        )
+        request.save(update_fields=["notified_at", "next_reminder_at"])
+        # After the commit, so a rolled-back pass sends nothing.
+        transaction.on_commit(lambda: _send(request, purpose, payload), robust=True)
     return True
+
+
+def _send(request: ApprovalRequest, purpose, payload: dict) -> None:
+    """E-mail, and when nothing at all could be sent, make the same e-mail due again later."""
+    result = notifications.notify(request.pk, purpose, payload=payload)
+    if result.sent or not result.failed:
+        return
+    retry_at = timezone.now() + MAIL_RETRY_DELAY
+    again = {"next_reminder_at": retry_at}
+    if purpose == notifications.Purpose.NEW:
+        again["notified_at"] = None
+    ApprovalRequest.objects.filter(open_q(), pk=request.pk).update(**again)
+    logger.warning(
+        "No e-mail about request %s could be sent; trying again at %s",
+        request.pk,
+        iso_utc(retry_at),
+        extra={"json_fields": {"request_id": str(request.pk), "purpose": str(purpose)}},
+    )
 
 
 def escalate_due(limit: int = 500) -> int:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import delivery, notifications, permissions, reminders
+from . import delivery, permissions
 from .models import (
     ApprovalRequest,
     Assignee,
@@ -50,11 +50,10 @@ def register(registration: Registration, caller: str) -> Registered:
     """Store a pending approval, or find the one already registered for this callback URL.
 
     Workflows retries its HTTP calls, so the same registration may arrive twice (even at once);
-    the unique callback URL makes the second one find the first.
+    the unique callback URL makes the second one find the first. The insert is tried first and a
+    repeat found from its unique violation: repeats are rare, and a query before every insert
+    would cost every registration a round trip (docs/benchmarks.md).
     """
-    existing = ApprovalRequest.objects.filter(callback_url=registration.callback_url).first()
-    if existing is not None:
-        return Registered(existing, created=False)
     now = timezone.now()
     expires_at = now + registration.timeout
     escalates = registration.escalate_after is not None
@@ -74,7 +73,9 @@ def register(registration: Registration, caller: str) -> Registered:
                 created_at=now,
                 expires_at=expires_at,
                 escalates_at=now + registration.escalate_after if escalates else None,
-                next_reminder_at=reminders.next_reminder_at(now, expires_at, after=now),
+                # The first notice to the deciders is due at once; `send_notifications`
+                # sends it, outside the workflow's HTTP call (README: "E-mail").
+                next_reminder_at=now,
             )
             Assignee.objects.bulk_create(_assignees(request, registration))
             AuditEvent.objects.create(
@@ -84,10 +85,8 @@ def register(registration: Registration, caller: str) -> Registered:
                 at=now,
                 payload=_registered_payload(request, registration),
             )
-            # After the commit; a failing mail server is logged and audited, never raised.
-            transaction.on_commit(lambda: notifications.notify_deciders(request.pk), robust=True)
     except IntegrityError:
-        # Another copy of the same registration committed first.
+        # The same registration was stored before (or by another copy committing first).
         existing = ApprovalRequest.objects.filter(callback_url=registration.callback_url).first()
         if existing is None:
             raise

@@ -15,6 +15,7 @@ writes them to docs/screenshots, which the README shows.
 
 import datetime
 import functools
+import io
 import os
 import re
 from pathlib import Path
@@ -24,6 +25,7 @@ import requests
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core import mail
+from django.core.management import call_command
 from django.test import Client
 from playwright.sync_api import expect, sync_playwright
 
@@ -487,6 +489,7 @@ def test_a_manager_follows_the_e_mail_link_signs_in_and_approves(
     new_page, live, register_live, manager, receiver
 ):
     created = register_live(external_id="EXP-142")
+    call_command("send_notifications", stdout=io.StringIO())  # the job that sends the notices
     sent = [message for message in mail.outbox if message.to == ["manager@example.com"]]
     assert len(sent) == 1, [message.to for message in mail.outbox]
     links = decision_links(sent[0])

@@ -34,7 +34,6 @@ def test_an_approver_approves_through_the_page_and_the_workflow_is_told(
     )
     assert [e.kind for e in request.audit_events.all()] == [
         AuditEvent.Kind.REGISTERED,
-        AuditEvent.Kind.NOTIFIED,
         AuditEvent.Kind.APPROVED,
         AuditEvent.Kind.CALLBACK_SENT,
     ]

@@ -1,6 +1,7 @@
 """E-mail to the people who may decide a request, and the signed links that open its decision."""
 
 import datetime
+import io
 import json
 import re
 import smtplib
@@ -11,15 +12,30 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core import signing
 from django.core.mail.backends.base import BaseEmailBackend
+from django.core.management import call_command
 from django.utils import timezone
 
-from approvals import notifications, permissions, services
+from approvals import notifications, permissions, reminders, services
 from approvals.models import ApprovalRequest, AuditEvent, Decision, Status
 
 from .conftest import API_TOKEN
 
-# Real transactions: the mail is sent once the registration commits (transaction.on_commit).
+# Real transactions: the notice pass mails once its turn is committed (transaction.on_commit).
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def register(register):
+    """Register through the API, then run the notice pass (`send_notifications`), which sends
+    the first notice: what this file is about is the mail, not when the job runs."""
+
+    def post(**fields):
+        created = register(**fields)
+        reminders.send_due_notices()
+        return created
+
+    return post
+
 
 LINK = re.compile(r"^(Approve|Reject):\s+(\S+)$", re.MULTILINE)
 
@@ -83,6 +99,27 @@ def assert_nothing_decided(request_id, receiver):
 # --- Who gets the mail ---------------------------------------------------------------------------
 
 
+def test_registration_sends_no_mail_itself_the_notice_pass_does(
+    client, registration_body, team, mailoutbox
+):
+    response = client.post(
+        "/api/approvals",
+        registration_body(),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {API_TOKEN}"},
+    )
+
+    assert response.status_code == 201 and mailoutbox == []
+    assert ApprovalRequest.objects.get(pk=response.json()["id"]).notified_at is None
+    out = io.StringIO()
+    call_command("send_notifications", stdout=out)
+    assert out.getvalue().strip() == "E-mailed about 1 request(s); escalated 0 request(s)."
+    assert len(mailoutbox) == 4
+    assert ApprovalRequest.objects.get(pk=response.json()["id"]).notified_at is not None
+    call_command("send_notifications", stdout=io.StringIO())
+    assert len(mailoutbox) == 4  # once
+
+
 def test_the_mail_goes_to_exactly_the_people_who_may_decide(register, team, mailoutbox):
     created = register(requester_email="Alice@Example.com")
 
@@ -111,7 +148,9 @@ def test_a_second_registration_of_the_same_callback_mails_nobody_again(
     body = registration_body()
     headers = {"Authorization": f"Bearer {API_TOKEN}"}
     first = client.post("/api/approvals", body, content_type="application/json", headers=headers)
+    reminders.send_due_notices()
     again = client.post("/api/approvals", body, content_type="application/json", headers=headers)
+    reminders.send_due_notices()
 
     assert (first.status_code, again.status_code) == (201, 200)
     assert len(mailoutbox) == 4
@@ -469,6 +508,8 @@ def test_a_failing_mail_server_does_not_block_registration(
 
     assert response.status_code == 201
     request_id = response.json()["id"]
+    before = timezone.now()
+    assert reminders.send_due_notices() == 1
     assert ApprovalRequest.objects.get(pk=request_id).status == Status.PENDING
     [failed] = AuditEvent.objects.filter(request_id=request_id, kind=AuditEvent.Kind.NOTIFY_FAILED)
     assert failed.actor == "system"
@@ -486,6 +527,40 @@ def test_a_failing_mail_server_does_not_block_registration(
         signature = token.rsplit(":", 1)[1]
         assert signature not in failed.payload["error"]
         assert signature not in caplog.text
+    # Nobody got it, so the same notice is due again a little later, not lost.
+    request = ApprovalRequest.objects.get(pk=request_id)
+    assert request.notified_at is None
+    assert request.next_reminder_at >= before + reminders.MAIL_RETRY_DELAY
+    assert reminders.send_due_notices() == 0  # not before then
+
+
+def test_a_notice_nobody_got_goes_out_once_the_mail_server_is_back(
+    client, registration_body, manager, settings, mailoutbox
+):
+    settings.EMAIL_BACKEND = f"{__name__}.RefusingBackend"
+    response = client.post(
+        "/api/approvals",
+        registration_body(),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {API_TOKEN}"},
+    )
+    request_id = response.json()["id"]
+    reminders.send_due_notices()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    ApprovalRequest.objects.filter(pk=request_id).update(next_reminder_at=timezone.now())
+
+    assert reminders.send_due_notices() == 1
+
+    [message] = mailoutbox
+    assert message.to == ["manager@example.com"]
+    assert message.subject.startswith("Approval needed")  # the first notice, not a reminder
+    [sent] = AuditEvent.objects.filter(request_id=request_id, kind=AuditEvent.Kind.NOTIFIED)
+    assert sent.payload["purpose"] == "new"
+    request = ApprovalRequest.objects.get(pk=request_id)
+    assert request.notified_at is not None
+    assert request.next_reminder_at == reminders.next_reminder_at(
+        request.created_at, request.expires_at, request.notified_at
+    )
 
 
 def test_decision_links_never_reach_the_logs(

@@ -281,7 +281,7 @@ def test_escalation_targets_may_decide_only_once_the_escalation_time_has_passed(
         escalates_at=timezone.now() - datetime.timedelta(seconds=1)
     )
 
-    # No pass of `send_reminders` is needed for the right to decide; it only tells people.
+    # No pass of `send_notifications` is needed for the right to decide; it only tells people.
     assert created["id"] in waiting_ids(client, user("fiona"))
     response = decide_page(client, user("fiona"), created["id"], "approved", "Escalated, fine")
     assert response.status_code == 302

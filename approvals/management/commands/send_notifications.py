@@ -1,0 +1,46 @@
+"""The periodic e-mail pass: escalate what is due, then send the due first notices and reminders.
+
+Meant as a Cloud Run job triggered every minute by Cloud Scheduler, like `deliver_callbacks`: one
+pass per invocation, then exit 0; or --loop to keep going (a local run). Each e-mail is sent once,
+however often or however late the job runs, and tried again later only when it could be sent to
+nobody (`approvals.reminders`).
+"""
+
+import time
+
+from django.core.management.base import BaseCommand
+
+from approvals import reminders
+
+
+class Command(BaseCommand):
+    help = (
+        "Escalate the requests whose escalation time has passed and send the first notices and "
+        "reminders that are due, each once; then exit 0 (--loop: keep going)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--loop", action="store_true", help="Keep running, pausing between passes."
+        )
+        parser.add_argument(
+            "--pause", type=float, default=30.0, help="Seconds between passes with --loop."
+        )
+
+    def handle(self, *args, loop=False, pause=30.0, verbosity=1, **options):
+        while True:
+            # Escalations first: escalation targets hear that they may now decide before a
+            # reminder due in the same pass reaches them too.
+            escalated = 0
+            while batch := reminders.escalate_due():
+                escalated += batch
+            mailed = 0
+            while batch := reminders.send_due_notices():
+                mailed += batch
+            if verbosity:
+                self.stdout.write(
+                    f"E-mailed about {mailed} request(s); escalated {escalated} request(s)."
+                )
+            if not loop:
+                return
+            time.sleep(pause)
