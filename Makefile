@@ -10,6 +10,7 @@ PORT ?= 8000
 
 # The local demo: SQLite, a local stand-in for the Workflows callback endpoint, no Google auth.
 RUN_ENV := DJANGO_DEBUG=1 \
+	APPROVALS_BASE_URL=http://127.0.0.1:$(PORT) \
 	APPROVALS_CALLBACK_URL_PREFIXES=http://127.0.0.1:$(CALLBACK_PORT)/v1/ \
 	APPROVALS_CALLBACK_AUTH=none \
 	DJANGO_EMAIL_BACKEND=django.core.mail.backends.console.EmailBackend \

@@ -131,8 +131,8 @@ def check_public_urls(app_configs, **kwargs):
 
 @checks.register()
 def check_reminders(app_configs, **kwargs):
-    # Every registration computes its first reminder from this setting, so a value that does not
-    # parse would refuse them all with a 500; stopping `migrate` and the checks job is kinder.
+    # The e-mail job plans every reminder from this setting, so a value that does not parse
+    # would fail each of its passes; stopping `migrate` and the checks job says so at deploy time.
     value = settings.APPROVALS_REMINDERS
     try:
         if not isinstance(value, str):

@@ -9,13 +9,12 @@ of each; then the same for the inbox's first page at the given number of pending
 """
 
 import argparse
-import datetime
 import os
 import time
 import uuid
 
 from approvals.tests.standins import CertsServer, SigningKey, TokenMinter
-from bench.run import INVOKER, PG_URL, fresh_database
+from bench.run import INVOKER, PG_URL, add_pending, fresh_database
 
 DB_NAME = "approver_profile"
 BASE_URL = "http://127.0.0.1:9"
@@ -116,27 +115,12 @@ def inbox(rows):
     from django.contrib.auth.models import Permission
     from django.db import connection
     from django.test import Client
-    from django.utils import timezone
     from pyinstrument import Profiler
 
     from approvals.models import ApprovalRequest, Status
 
     ApprovalRequest.objects.filter(status=Status.PENDING).update(status=Status.CANCELLED)
-    now = timezone.now()
-    for start in range(0, rows, 5000):
-        ApprovalRequest.objects.bulk_create(
-            ApprovalRequest(
-                callback_url=f"http://inbox.invalid/{n}",
-                title=f"Inbox {n}",
-                requester_email="requester@example.com",
-                registered_by=INVOKER,
-                amount=n % 5000,
-                currency="EUR",
-                created_at=now - datetime.timedelta(seconds=rows - n),
-                expires_at=now + datetime.timedelta(days=7),
-            )
-            for n in range(start, min(rows, start + 5000))
-        )
+    add_pending(0, rows)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     manager = get_user_model().objects.create_user("inbox", email="inbox@example.com")

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand, CommandError
 
-from approvals import registration, services
+from approvals import registration, reminders, services
 from approvals.models import ApprovalRequest, Status
 
 DEMO_CALLER = "demo"
@@ -98,6 +98,10 @@ class Command(BaseCommand):
                 )
                 parsed = registration.parse({**report, "callback_url": callback_url})
                 services.register(parsed, DEMO_CALLER)
+        # The demo reports' first e-mails now, so they print above the banner below rather than
+        # scrolling it away once the e-mail job starts.
+        while reminders.send_due_notices():
+            pass
         count = ApprovalRequest.objects.filter(
             registered_by=DEMO_CALLER, status=Status.PENDING
         ).count()
