@@ -6,7 +6,8 @@ an escalation that lets more people decide, all sent by `approvals.reminders` (r
 concerned (`permissions.deciders`) gets one mail with the request's summary and two links,
 Approve and Reject; the subject and the first line say which occasion it is, and a delegate is
 told whom they stand in for. A link only opens a confirmation page (mail scanners follow links; a
-GET never decides); the decision is the POST from that page, through `services.decide`.
+GET never decides); the decision is the POST from that page, through `services.decide`. Apart
+from those, `tell_delegate` tells a person they were just named someone's delegate.
 
 A link is signed with the app's secret key and names one request, one person and one outcome. It
 works only for that person, signed in, and only while the request is open: `open_link` checks all
@@ -268,3 +269,42 @@ def _describe(exc: Exception, tokens: list[str]) -> str:
     for token in tokens:
         text = text.replace(token, "[link]").replace(quote_plus(token), "[link]")
     return text[:300]
+
+
+def tell_delegate(delegation) -> bool:
+    """E-mail the person just named a delegate: for whom, from when until when, where the
+    requests will appear. Return whether it was sent.
+
+    A failure is logged, never raised: the delegation stands either way, and the page that named
+    them lists it for both. (There is no request to record an audit event on.)
+    """
+    delegate = delegation.delegate
+    context = {
+        "delegation": delegation,
+        "delegator_email": permissions.user_email(delegation.delegator),
+        "inbox_url": settings.APPROVALS_BASE_URL + reverse("approvals:inbox"),
+        "delegations_url": settings.APPROVALS_BASE_URL + reverse("approvals:delegations"),
+    }
+    subject = " ".join(render_to_string("approvals/email/delegation_subject.txt", context).split())
+    log_fields = {"delegation_id": delegation.pk, "delegate": permissions.user_email(delegate)}
+    try:
+        mail.EmailMessage(
+            subject,
+            render_to_string("approvals/email/delegation.txt", context),
+            to=[delegate.email.strip()],
+            headers={"Auto-Submitted": "auto-generated"},
+        ).send()
+    except Exception as exc:  # noqa: BLE001 - any mail failure is logged, not raised
+        logger.warning(
+            "Could not tell %s they were named a delegate: %s",
+            permissions.user_email(delegate),
+            _describe(exc, []),
+            extra={"json_fields": log_fields},
+        )
+        return False
+    logger.info(
+        "Told %s they were named a delegate",
+        permissions.user_email(delegate),
+        extra={"json_fields": log_fields},
+    )
+    return True

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import delivery, permissions
+from . import delivery, notifications, permissions
 from .models import (
     ApprovalRequest,
     Assignee,
@@ -384,6 +384,8 @@ def delegate(
         delivery.iso_utc(ends_at),
         extra={"json_fields": _delegation_fields(delegation)},
     )
+    # A person cannot stand in for someone without knowing it; told once the row is stored.
+    transaction.on_commit(lambda: notifications.tell_delegate(delegation), robust=True)
     return delegation
 
 

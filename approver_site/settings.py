@@ -230,10 +230,10 @@ LOGGING = {
 
 # --- E-mail --------------------------------------------------------------------------------------
 
-# Deciders are e-mailed when a request is registered (README, "E-mail"). SMTP by default; `make
-# run` prints the mails on the console. The timeout keeps a mail server that does not answer from
-# holding up a registration for long: sending happens after the commit, in the API's request.
-# (Google Cloud blocks outgoing port 25: use a relay's 587 with TLS.)
+# Deciders are e-mailed by the `send_notifications` job (README, "E-mail"). SMTP by default;
+# `make run` prints the mails on the console. The timeout keeps a mail server that does not answer
+# from holding up the job's pass for long. (Google Cloud blocks outgoing port 25: use a relay's
+# 587 with TLS.)
 EMAIL_BACKEND = (
     os.environ.get("DJANGO_EMAIL_BACKEND", "").strip()
     or "django.core.mail.backends.smtp.EmailBackend"

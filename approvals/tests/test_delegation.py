@@ -345,6 +345,28 @@ def test_an_approver_names_a_delegate_and_both_see_it(client, alice_a, bob_b, ca
     assert f'action="/delegations/{delegation.pk}/end"' not in html  # only its author ends it
 
 
+def test_the_delegate_is_told_by_e_mail_for_whom_and_when(client, alice_a, bob_b, mailoutbox):
+    name_delegate(client, alice_a, note="Back on Monday")
+
+    [message] = mailoutbox
+    assert message.to == ["b@example.com"]
+    assert message.subject == "a@example.com named you their delegate"
+    delegation = Delegation.objects.get()
+    assert timezone.localtime(delegation.ends_at).strftime("%-d %b %Y, %H:%M") in message.body
+    assert "Their note: Back on Monday" in message.body
+    assert "http://testserver/delegations/" in message.body
+
+
+def test_a_failing_mail_server_does_not_stop_a_delegation(client, alice_a, bob_b, settings, caplog):
+    settings.EMAIL_BACKEND = "approvals.tests.test_notifications.RefusingBackend"
+
+    response = name_delegate(client, alice_a)
+
+    assert response.status_code == 302
+    assert Delegation.objects.filter(delegator=alice_a, delegate=bob_b).exists()
+    assert "Could not tell b@example.com they were named a delegate" in caplog.text
+
+
 def test_the_page_lists_upcoming_and_past_delegations_newest_first(
     client, alice_a, bob_b, make_user
 ):
