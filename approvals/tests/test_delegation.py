@@ -600,3 +600,18 @@ def test_times_are_read_in_the_projects_time_zone(client, settings, alice_a, bob
     html = client.get("/delegations/").content.decode()
     assert wall.strftime("%H:%M") in html
     assert "CET" in html or "CEST" in html
+
+
+def test_the_out_of_office_link_shows_only_to_those_who_may_name_a_delegate(client, make_user):
+    approver, without_email = make_user("ann"), make_user("nomail", email="")
+    plain = make_user("pat", approver=False)
+
+    shown = {}
+    for person in (approver, without_email, plain):
+        client.force_login(person)
+        shown[person.username] = (
+            'href="/delegations/"' in client.get("/").content.decode(),
+            client.get("/delegations/").status_code,
+        )
+
+    assert shown == {"ann": (True, 200), "nomail": (False, 403), "pat": (False, 403)}
