@@ -75,10 +75,8 @@ def apply(queryset: QuerySet, filters: Filters, tab: str) -> QuerySet[ApprovalRe
     if filters.amount_max is not None:
         queryset = queryset.filter(amount__lte=filters.amount_max)
     if filters.expiring:
-        now = timezone.now()
-        queryset = queryset.filter(
-            status=Status.PENDING, expires_at__gt=now, expires_at__lte=now + timedelta(days=1)
-        )
+        # Still open, and not for longer than a day.
+        queryset = queryset.filter(open_q(), expires_at__lte=timezone.now() + timedelta(days=1))
     if tab == "decided":
         order = DECIDED_SORTS.get(filters.sort, DECIDED_SORTS["newest"])
     else:

@@ -38,7 +38,6 @@ from .models import ApprovalRequest, Assignee, AuditEvent, open_q
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_POINTS = "50%,1d"
 # When no mail at all could be sent, the same e-mail is due again this much later.
 MAIL_RETRY_DELAY = timedelta(minutes=5)
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -74,7 +74,7 @@ def inbox(request):
                 request.GET.get(name)
                 for name in ("q", "status", "requester", "amount_min", "amount_max", "expiring")
             ),
-            "may_decide": request.user.has_perm(permissions.DECIDE_PERMISSION),
+            "may_decide": permissions.may_approve_at_all(request.user),
             "bulk_form": BulkDecisionForm(),
         },
         status=200 if valid else 400,

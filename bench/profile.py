@@ -14,7 +14,7 @@ import time
 import uuid
 
 from approvals.tests.standins import CertsServer, SigningKey, TokenMinter
-from bench.run import INVOKER, PG_URL, add_pending, fresh_database
+from bench.run import INVOKER, PG_URL, add_pending, fresh_database, make_approver
 
 DB_NAME = "approver_profile"
 BASE_URL = "http://127.0.0.1:9"
@@ -63,15 +63,12 @@ def main(argv=None):
 
 
 def registration(key, count):
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Permission
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
     from pyinstrument import Profiler
 
-    decider = get_user_model().objects.create_user("decider", email="manager@example.com")
-    decider.user_permissions.add(Permission.objects.get(codename="decide_approvalrequest"))
+    make_approver("decider", "manager@example.com")
     token = TokenMinter(key, audience=BASE_URL).token(email=INVOKER)
     client = Client()
 
@@ -111,8 +108,6 @@ def registration(key, count):
 
 
 def inbox(rows):
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Permission
     from django.db import connection
     from django.test import Client
     from pyinstrument import Profiler
@@ -123,8 +118,7 @@ def inbox(rows):
     add_pending(0, rows)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-    manager = get_user_model().objects.create_user("inbox", email="inbox@example.com")
-    manager.user_permissions.add(Permission.objects.get(codename="decide_approvalrequest"))
+    manager = make_approver("inbox", "inbox@example.com")
     client = Client()
     client.force_login(manager)
     client.get("/")

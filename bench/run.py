@@ -289,18 +289,10 @@ def first_notices():
 def callbacks(config, receiver, metadata, arrivals):
     """Decide `callbacks` requests through the app's service in this process; each decision
     sends its callback right after the commit (what the decision POST does), to the receiver."""
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Permission
-    from django.utils import timezone
 
     from approvals import delivery, services
-    from approvals.models import ApprovalRequest
 
-    user = get_user_model().objects.create_user(
-        "bench-callbacks", email="decider@example.com", password=None
-    )
-    user.user_permissions.add(Permission.objects.get(codename="decide_approvalrequest"))
-    user = get_user_model().objects.get(pk=user.pk)
+    user = make_approver("bench-callbacks", "decider@example.com")
 
     # Time the callback's own round trip by wrapping the one function that makes it.
     round_trips = {}
@@ -313,19 +305,7 @@ def callbacks(config, receiver, metadata, arrivals):
         return attempt
 
     delivery.post_callback = timed_post_callback
-    now = timezone.now()
-    run_id = uuid.uuid4().hex[:8]
-    rows = ApprovalRequest.objects.bulk_create(
-        ApprovalRequest(
-            callback_url=receiver.callback_url(f"cb-{run_id}-{n}"),
-            title=f"Callback bench {n}",
-            requester_email="requester@example.com",
-            registered_by=INVOKER,
-            created_at=now,
-            expires_at=now + datetime.timedelta(days=1),
-        )
-        for n in range(config["callbacks"])
-    )
+    rows = pending_with_callbacks(receiver, "cb", config["callbacks"])
     tokens_before = metadata.token_fetches
     latencies, outside = [], []
     try:
@@ -417,33 +397,15 @@ def decisions_over_http(config, port, receiver, arrivals, metadata):
     request's page (its CSRF token), then time from just before the decision POST to the
     callback's arrival at the receiver (recorded in this process, the same clock), and the
     POST's own response time. One request at a time."""
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Permission
-    from django.utils import timezone
 
     from approvals.models import ApprovalRequest, Status
 
-    user = get_user_model().objects.create_user(
-        "bench-http-decider", email="http-decider@example.com", password=None
-    )
-    user.user_permissions.add(Permission.objects.get(codename="decide_approvalrequest"))
+    user = make_approver("bench-http-decider", "http-decider@example.com")
     # Only these rows are pending: what the registration run left would otherwise be the "next
     # waiting request" the POST redirects to (and is cancelled by the inbox benchmark anyway).
     ApprovalRequest.objects.filter(status=Status.PENDING).update(status=Status.CANCELLED)
-    now = timezone.now()
-    run_id = uuid.uuid4().hex[:8]
     count = config["http_decisions"]
-    rows = ApprovalRequest.objects.bulk_create(
-        ApprovalRequest(
-            callback_url=receiver.callback_url(f"http-{run_id}-{n}"),
-            title=f"HTTP decision bench {n}",
-            requester_email="requester@example.com",
-            registered_by=INVOKER,
-            created_at=now - datetime.timedelta(seconds=count - n),
-            expires_at=now + datetime.timedelta(days=1),
-        )
-        for n in range(count)
-    )
+    rows = pending_with_callbacks(receiver, "http", count)
     client = SignedIn(user, port)
     tokens_before = metadata.token_fetches
     to_arrival, post_ms, statuses = [], [], {}
@@ -490,6 +452,38 @@ def decisions_over_http(config, port, receiver, arrivals, metadata):
     }
 
 
+def make_approver(username, email):
+    """A user holding the decide permission directly, read back fresh (no cached permissions)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    users = get_user_model()
+    user = users.objects.create_user(username, email=email, password=None)
+    user.user_permissions.add(Permission.objects.get(codename="decide_approvalrequest"))
+    return users.objects.get(pk=user.pk)
+
+
+def pending_with_callbacks(receiver, label, count):
+    """`count` pending requests whose callbacks go to the receiver, the oldest first."""
+    from django.utils import timezone
+
+    from approvals.models import ApprovalRequest
+
+    now = timezone.now()
+    run_id = uuid.uuid4().hex[:8]
+    return ApprovalRequest.objects.bulk_create(
+        ApprovalRequest(
+            callback_url=receiver.callback_url(f"{label}-{run_id}-{n}"),
+            title=f"{label} bench {n}",
+            requester_email="requester@example.com",
+            registered_by=INVOKER,
+            created_at=now - datetime.timedelta(seconds=count - n),
+            expires_at=now + datetime.timedelta(days=1),
+        )
+        for n in range(count)
+    )
+
+
 def add_pending(existing, size):
     """Pending requests number `existing` to `size`, the newest last, in batches of 5,000."""
     from django.utils import timezone
@@ -523,17 +517,13 @@ def inbox(config, port=None):
     the admin changelist of the same table, at each size; queries per page. With `port`, the
     same pages through gunicorn over HTTP too; the rows each page lists, counted in its HTML."""
     from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Permission
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
     from approvals.models import ApprovalRequest, Status
 
-    manager = get_user_model().objects.create_user(
-        "bench-inbox", email="manager@example.com", password=None
-    )
-    manager.user_permissions.add(Permission.objects.get(codename="decide_approvalrequest"))
+    manager = make_approver("bench-inbox", "manager@example.com")
     admin = get_user_model().objects.create_superuser(
         "bench-admin", email="admin@example.com", password=None
     )
@@ -1034,14 +1024,8 @@ def main(argv=None):
         for name in ("approvals", "django"):
             logging.getLogger(name).setLevel(logging.WARNING)
         call_command("migrate", verbosity=0)
-        # One decider, so registrations run the notification path as in production.
-        from django.contrib.auth import get_user_model
-        from django.contrib.auth.models import Permission
-
-        decider = get_user_model().objects.create_user(
-            "bench-decider", email="manager@example.com", password=None
-        )
-        decider.user_permissions.add(Permission.objects.get(codename="decide_approvalrequest"))
+        # One decider, so the e-mail pass after the registrations has someone to notify.
+        make_approver("bench-decider", "manager@example.com")
 
         log(f"gunicorn on port {port} (log: {log_file.name})")
         gunicorn = start_gunicorn(port, log_file)

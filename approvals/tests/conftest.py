@@ -138,6 +138,16 @@ def manager(make_user):
 
 
 @pytest.fixture
+def finance(make_user):
+    """A "finance" group of two approvers, fiona and felix (a group named as assignee or as an
+    escalation target)."""
+    group = Group.objects.create(name="finance")
+    for name in ("fiona", "felix"):
+        make_user(name).groups.add(group)
+    return group
+
+
+@pytest.fixture
 def registration_body(receiver):
     """A valid registration body for a new execution; keyword arguments override fields (None
     leaves a field out)."""

@@ -5,7 +5,6 @@ import datetime
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from approvals import permissions, services
@@ -25,15 +24,6 @@ def post_registration(client, registration_body, **fields):
         content_type="application/json",
         headers={"Authorization": f"Bearer {API_TOKEN}"},
     )
-
-
-@pytest.fixture
-def finance(make_user):
-    """A "finance" group of two approvers."""
-    group = Group.objects.create(name="finance")
-    for name in ("fiona", "felix"):
-        make_user(name).groups.add(group)
-    return group
 
 
 def user(username):

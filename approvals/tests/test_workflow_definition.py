@@ -518,15 +518,6 @@ def rendered_body(definition, report: dict) -> dict:
     pytest.fail("the workflow ended without registering")
 
 
-@pytest.fixture
-def finance(make_user):
-    """The finance group, with two approvers in it."""
-    group = Group.objects.create(name="finance")
-    for name in ("fiona", "felix"):
-        make_user(name).groups.add(group)
-    return group
-
-
 @pytest.mark.parametrize(
     "report",
     [
