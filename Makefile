@@ -17,18 +17,19 @@ RUN_ENV := DJANGO_DEBUG=1 \
 	APPROVALS_API_TOKEN=$${APPROVALS_API_TOKEN:-local-demo-token}
 
 
-.PHONY: run test lint format install clean screenshots bench bench-smoke profile
+.PHONY: run test lint format install chromium clean screenshots bench bench-smoke profile
 
-$(STAMP): requirements.txt requirements-dev.txt package-lock.json
+$(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
-	@# axe-core for the browser tests' accessibility checks; make run works without npm.
-	if command -v npm >/dev/null; then npm ci --silent; \
-	else echo "npm not found: the browser tests need it for axe-core (apt-get install npm)"; fi
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# A Chromium for the browser tests: found, or fetched (tools/ensure-chromium says how and why).
+chromium: $(STAMP)
+	tools/ensure-chromium
 
 run: $(STAMP)
 	$(RUN_ENV) $(BIN)/python manage.py migrate --no-input
@@ -53,11 +54,11 @@ format: $(STAMP)
 
 # Tests run with production-like settings (DEBUG off), on SQLite unless DATABASE_URL names
 # another database; CI runs both.
-test: $(STAMP) lint
+test: $(STAMP) lint chromium
 	DJANGO_SECRET_KEY=tests-only-secret-key $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Screenshots of the main pages for the README, taken by the browser tests.
-screenshots: $(STAMP)
+screenshots: $(STAMP) chromium
 	APPROVER_SHOTS_DIR=$(CURDIR)/docs/screenshots DJANGO_SECRET_KEY=tests-only-secret-key \
 		$(BIN)/python -m pytest -q -m browser approvals/tests/test_browser.py
 

@@ -6,8 +6,8 @@ of the e-mail they got, decide with the buttons and the confirmation page that f
 callback stand-in (`receiver`) sees what the workflow would receive. Run only these with
 `pytest -m browser`, skip them with `-m "not browser"`.
 
-Each page a person reaches is checked with axe-core (`node_modules/axe-core`, installed by
-`npm ci`, which `make install` runs): any serious or critical finding fails the test.
+Each page a person reaches is checked with axe-core (the script shipped in the
+axe-playwright-python wheel): any serious or critical finding fails the test.
 
 Set APPROVER_SHOTS_DIR to a directory to keep screenshots of the main pages; `make screenshots`
 writes them to docs/screenshots, which the README shows.
@@ -15,6 +15,7 @@ writes them to docs/screenshots, which the README shows.
 
 import datetime
 import functools
+import importlib.resources
 import io
 import os
 import re
@@ -33,7 +34,9 @@ from .conftest import API_TOKEN
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's; Playwright's own browser download is not used
+ROOT = Path(__file__).resolve().parents[2]
+# The Chromium `tools/ensure-chromium` found or fetched (`make test` runs it first).
+CHROMIUM_FILE = ROOT / ".venv" / "chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -45,9 +48,21 @@ CHROMIUM_ARGS = [
 PHONE = {"width": 390, "height": 844}
 TIMEOUT_MS = 10_000
 SHOTS_DIR = os.environ.get("APPROVER_SHOTS_DIR", "")
-AXE_JS = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+# axe-core's script as shipped inside the axe-playwright-python wheel (requirements-dev.txt).
+AXE_JS = importlib.resources.files("axe_playwright_python") / "axe.min.js"
 # What fails a test; "moderate" and "minor" findings are left to judgement.
 AXE_FAILING_IMPACTS = ("serious", "critical")
+
+
+def chromium_path() -> str:
+    """Return the Chromium to drive: $CHROMIUM, else the one `tools/ensure-chromium` recorded."""
+    path = os.environ.get("CHROMIUM") or (
+        CHROMIUM_FILE.read_text().strip() if CHROMIUM_FILE.is_file() else ""
+    )
+    if not path or not os.access(path, os.X_OK):
+        where = path or CHROMIUM_FILE
+        pytest.fail(f"no Chromium at {where}: run tools/ensure-chromium (make test does)")
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +81,7 @@ def browser():
         playwright = sync_playwright().start()
         try:
             chromium = playwright.chromium.launch(
-                executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+                executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True
             )
             yield chromium
             chromium.close()
@@ -180,8 +195,6 @@ def shot(page, name: str, full_page: bool = False) -> None:
 
 @functools.cache
 def axe_source() -> str:
-    if not AXE_JS.is_file():
-        pytest.fail(f"{AXE_JS} is missing: run `npm ci` in the project root (`make install` does)")
     return AXE_JS.read_text(encoding="utf-8")
 
 
