@@ -443,7 +443,9 @@ class AuditEventAdmin(ReadOnly, CsvExport, admin.ModelAdmin):
         changelist = (getattr(response, "context_data", None) or {}).get("cl")
         if changelist is not None and changelist.result_list:
             shown = {event.request_id for event in changelist.result_list}
-            response.context_data["chain"] = chain_status(shown, "on this page")
+            response.context_data["chain"] = chain_status(
+                shown, "of the {} request(s) on this page"
+            )
         return response
 
     @admin.display(description="Chain")
@@ -477,17 +479,16 @@ class ChainStatus:
     message: str
 
 
-def chain_status(request_ids: set, where: str) -> ChainStatus:
+def chain_status(request_ids: set, whose: str) -> ChainStatus:
     """Check every event of these requests (`approvals.audit`); the nightly `verify_audit`
-    checks the whole log."""
+    checks the whole log. `whose` says whose events they are; "{}" stands for how many requests."""
     events = AuditEvent.objects.filter(request_id__in=request_ids).order_by("request_id", "pk")
     checked = audit.check(events.iterator(chunk_size=EXPORT_BATCH_ROWS))
     if checked.broken:
         return ChainStatus(True, f"Chain broken at {checked.broken}.")
     return ChainStatus(
         False,
-        f"Chain verified: all {checked.events} event(s) of the {checked.requests} request(s) "
-        f"{where}.",
+        f"Chain verified: all {checked.events} event(s) {whose.format(checked.requests)}.",
     )
 
 
