@@ -7,6 +7,7 @@ spreadsheet or tools (`CsvExport`).
 
 import csv
 import json
+from dataclasses import dataclass
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -16,7 +17,7 @@ from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from . import permissions, services
+from . import audit, permissions, services
 from .delivery import iso_utc
 from .models import (
     ApprovalRequest,
@@ -422,10 +423,34 @@ class AuditEventAdmin(ReadOnly, CsvExport, admin.ModelAdmin):
     date_hierarchy = "at"
     ordering = ["-at", "-pk"]
     list_select_related = ["request"]
-    readonly_fields = ["request", "kind", "actor", "at", "payload"]
+    readonly_fields = [
+        "request",
+        "kind",
+        "actor",
+        "at",
+        "payload",
+        "previous_hash",
+        "hash",
+        "chain",
+    ]
 
     export_name = "audit-events"
     export_header = ["at", "request_id", "request_title", "external_id", "kind", "actor", "payload"]
+
+    def changelist_view(self, request, extra_context=None):
+        """The list, and whether the hash chains of the requests on this page hold."""
+        response = super().changelist_view(request, extra_context)
+        changelist = (getattr(response, "context_data", None) or {}).get("cl")
+        if changelist is not None and changelist.result_list:
+            shown = {event.request_id for event in changelist.result_list}
+            response.context_data["chain"] = chain_status(
+                shown, "of the {} request(s) on this page"
+            )
+        return response
+
+    @admin.display(description="Chain")
+    def chain(self, event):
+        return chain_status({event.request_id}, "of its request").message
 
     def export_rows(self, queryset):
         """One row per event, with the request's title and external id to read it by, and the
@@ -446,6 +471,25 @@ class AuditEventAdmin(ReadOnly, CsvExport, admin.ModelAdmin):
                 safe(event.actor),
                 safe(_compact_json(event.payload)),
             ]
+
+
+@dataclass(frozen=True)
+class ChainStatus:
+    broken: bool
+    message: str
+
+
+def chain_status(request_ids: set, whose: str) -> ChainStatus:
+    """Check every event of these requests (`approvals.audit`); the nightly `verify_audit`
+    checks the whole log. `whose` says whose events they are; "{}" stands for how many requests."""
+    events = AuditEvent.objects.filter(request_id__in=request_ids).order_by("request_id", "pk")
+    checked = audit.check(events.iterator(chunk_size=EXPORT_BATCH_ROWS))
+    if checked.broken:
+        return ChainStatus(True, f"Chain broken at {checked.broken}.")
+    return ChainStatus(
+        False,
+        f"Chain verified: all {checked.events} event(s) {whose.format(checked.requests)}.",
+    )
 
 
 @admin.register(Delegation)

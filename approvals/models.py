@@ -1,14 +1,17 @@
 """The approval domain's data: requests, who may decide them, decisions and the audit log.
 
 Models hold fields, constraints, indexes and small derived properties only. Every change of state
-goes through `approvals.services`, which writes the matching audit event in the same transaction.
+goes through `approvals.services`, which writes the matching audit event in the same transaction;
+an audit event links itself to its request's previous one as it is saved (`approvals.audit`).
 """
 
 import uuid
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
+
+from . import audit
 
 
 class Status(models.TextChoices):
@@ -330,8 +333,17 @@ class Delegation(models.Model):
         return self.starts_at <= timezone.now() < self.ends_at
 
 
+class AuditEventManager(models.Manager):
+    def bulk_create(self, *args, **kwargs):
+        raise ValueError("Audit events are chained one at a time; create them one by one.")
+
+
 class AuditEvent(models.Model):
-    """An append-only record of something that happened to a request."""
+    """An append-only record of something that happened to a request.
+
+    Each event is chained to the one before it of its request (`approvals.audit`); the database
+    refuses to change or delete one (the triggers of migration 0011).
+    """
 
     class Kind(models.TextChoices):
         REGISTERED = "registered", "Registered"
@@ -356,10 +368,22 @@ class AuditEvent(models.Model):
     )
     at = models.DateTimeField(default=timezone.now, db_index=True)
     payload = models.JSONField(default=dict, blank=True)
+    previous_hash = models.CharField(
+        max_length=64, editable=False, help_text="The hash of the event before it, of its request."
+    )
+    hash = models.CharField(
+        max_length=64, editable=False, help_text="SHA-256 of its content and `previous_hash`."
+    )
+
+    objects = AuditEventManager()
 
     class Meta:
         ordering = ["at", "pk"]
         indexes = [models.Index(fields=["request", "at"], name="audit_request_at")]
+        constraints = [
+            # One successor per event: a chain never forks, whatever the code that appends.
+            models.UniqueConstraint(fields=["request", "previous_hash"], name="audit_chain_link"),
+        ]
 
     def __str__(self):
         return f"{self.get_kind_display()} by {self.actor}"
@@ -367,7 +391,22 @@ class AuditEvent(models.Model):
     def save(self, *args, **kwargs):
         if not self._state.adding:
             raise ValueError("Audit events are append-only; they cannot be changed.")
-        super().save(*args, **kwargs)
+        # No savepoint: an event that cannot be stored must undo the change it records.
+        with transaction.atomic(savepoint=False):
+            self.previous_hash = self._chain_head()
+            self.hash = audit.digest(self)
+            super().save(*args, **kwargs)
+
+    def _chain_head(self) -> str:
+        """The hash to link to: the request's latest event, read under the request's row lock so
+        that two writers append one after the other. (SQLite has no row locks but lets one
+        writer in at a time; the unique link refuses a fork on either database.)"""
+        if self.kind == self.Kind.REGISTERED:
+            # Created in the request's own transaction (`services.register`): nothing before it.
+            return audit.GENESIS
+        list(ApprovalRequest.objects.select_for_update().filter(pk=self.request_id).values("pk"))
+        latest = AuditEvent.objects.filter(request_id=self.request_id).order_by("-pk")
+        return latest.values_list("hash", flat=True).first() or audit.GENESIS
 
     def delete(self, *args, **kwargs):
         raise ValueError("Audit events are append-only; they cannot be deleted.")

@@ -20,8 +20,10 @@ import pytest  # noqa: E402
 from django.contrib.auth.models import Group, Permission  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
+from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteWrapper  # noqa: E402
 from django.test import override_settings  # noqa: E402
 
+from approvals import audit  # noqa: E402
 from approvals import google as approvals_google  # noqa: E402
 from approvals.callback_receiver import CallbackReceiver  # noqa: E402
 
@@ -53,6 +55,28 @@ def session_settings(tmp_path_factory):
         STATIC_ROOT=tmp_path_factory.mktemp("static"), SECURE_SSL_REDIRECT=False
     ):
         call_command("collectstatic", interactive=False, verbosity=0)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sqlite_flush_past_the_audit_triggers():
+    """Let the reset after each transactional test empty the audit log on SQLite.
+
+    Django's `flush` empties SQLite tables with DELETE, which the audit log's trigger refuses
+    (on PostgreSQL it uses TRUNCATE, which a row trigger does not see). The reset drops the
+    triggers, deletes and re-creates them in its one transaction: production's never bend.
+    """
+    operations = SQLiteWrapper.ops_class
+    sql_flush = operations.sql_flush
+
+    def flush_around_the_triggers(self, style, tables, **options):
+        statements = sql_flush(self, style, tables, **options)
+        if audit.TABLE not in tables:
+            return statements
+        return [*audit.SQLITE_DROP, *statements, *audit.SQLITE_TRIGGERS]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(operations, "sql_flush", flush_around_the_triggers)
         yield
 
 
