@@ -265,8 +265,13 @@ def test_pages_answer_behind_cloud_runs_https_front_end(container):
     assert page.status_code == 200
     assert page.headers["Content-Type"].startswith("text/html")
     assert page.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    assert "no-store" in page.headers["Cache-Control"]
     css = re.search(r'href="(/static/[^"]+\.css)"', page.text).group(1)
-    assert container.https_get(css).status_code == 200
+    stylesheet = container.https_get(css)
+    assert stylesheet.status_code == 200
+    # Static files (hashed names) are the one thing caches may keep, for as long as they like.
+    assert "immutable" in stylesheet.headers["Cache-Control"]
+    assert "no-store" not in stylesheet.headers["Cache-Control"]
 
 
 def test_sigterm_stops_it_gracefully_with_exit_code_0(environment, tmp_path):
