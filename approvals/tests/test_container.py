@@ -130,7 +130,11 @@ class Container:
             stdout=self._stdout,
             stderr=self._stderr,
         )
-        self._wait_until_serving()
+        try:
+            self._wait_until_serving()
+        except BaseException:
+            self.stop()  # no gunicorn left running, no log file left open
+            raise
 
     def _wait_until_serving(self, seconds=30):
         deadline = time.monotonic() + seconds
@@ -139,7 +143,8 @@ class Container:
                 pytest.fail(f"the container exited {self.process.returncode}:\n{self.stderr()}")
             try:
                 requests.get(self.url + "/healthz", timeout=2)
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
+                # Not listening yet, or listening while the worker still boots (a busy machine).
                 time.sleep(0.1)
             else:
                 return
