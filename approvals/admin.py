@@ -337,6 +337,9 @@ class ApprovalRequestAdmin(ReadOnly, CsvExport, admin.ModelAdmin):
 
     @admin.display(description="callback", ordering="delivery_status")
     def callback(self, obj):
+        """The state in words, and for operators the last attempt's error as it was stored."""
+        if obj.delivery_failed and obj.delivery_last_error:
+            return f"{obj.delivery_summary} ({obj.delivery_last_error[:120]})"
         return obj.delivery_summary
 
     @admin.display(description="decided by")

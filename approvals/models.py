@@ -38,6 +38,65 @@ class DeliveryStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+# Names of the errors a callback attempt stores as "Name: message" (approvals/delivery.py),
+# grouped by what they mean to people: requests' failures to reach the endpoint, and
+# google-auth's failures to get the access token the callback is sent with.
+UNREACHABLE_ERRORS = {"ConnectionError", "SSLError", "ProxyError"}
+CREDENTIALS_ERRORS = {
+    "RefreshError",
+    "TransportError",
+    "DefaultCredentialsError",
+    "GoogleAuthError",
+    "MalformedError",
+    "OAuthError",
+    "ReauthFailError",
+    "UserAccessTokenError",
+}
+
+
+def callback_problem(status_code: int | None, error: str) -> str:
+    """A failed callback attempt in words for people, never the stored text itself.
+
+    The stored text (an endpoint's answer, an exception's message) is for operators, in the
+    admin, the API's `delivery.last_error` and the log: it can hold anything the endpoint or a
+    library wrote, and it means nothing to a manager.
+    """
+    if status_code in (401, 403):
+        return (
+            f"Google refused the credentials Approver sends it with (HTTP {status_code}); an "
+            "administrator needs to check Approver's access to the workflow."
+        )
+    if status_code in (404, 410):
+        return f"The workflow's execution no longer waits for it (HTTP {status_code})."
+    if status_code == 429:
+        return "The workflow's endpoint asked Approver to wait (HTTP 429)."
+    if status_code is not None and status_code >= 500:
+        return f"The workflow's endpoint answered {status_code}, an error on its side."
+    if status_code is not None:
+        return f"The workflow's endpoint refused it (HTTP {status_code})."
+    kind = error.split(":", 1)[0].strip()
+    if kind == "timed out":
+        return "The workflow's endpoint did not answer in time."
+    if kind in UNREACHABLE_ERRORS:
+        return "Approver could not reach the workflow's endpoint."
+    if kind in CREDENTIALS_ERRORS:
+        return (
+            "Approver could not get the Google credentials it sends the callback with; an "
+            "administrator can see why in the service's log."
+        )
+    return "It could not be sent; an administrator can see why in the service's log."
+
+
+def failure_words(event: "AuditEvent") -> str:
+    """What went wrong in an audit event, in words for people ("" for events that are no
+    failure); the event's payload keeps the stored text for the admin."""
+    if event.kind == AuditEvent.Kind.CALLBACK_FAILED:
+        return callback_problem(event.payload.get("status_code"), event.payload.get("error", ""))
+    if event.kind == AuditEvent.Kind.NOTIFY_FAILED:
+        return "The e-mail could not be sent; an administrator can see why in the service's log."
+    return ""
+
+
 def open_q() -> models.Q:
     """Pending and within its time: the SQL form of `ApprovalRequest.is_open`."""
     return models.Q(status=Status.PENDING, expires_at__gt=timezone.now())
@@ -169,7 +228,7 @@ class ApprovalRequest(models.Model):
     @property
     def delivery_summary(self) -> str:
         """The callback's state in words, for the request page and the admin."""
-        summary = {
+        return {
             DeliveryStatus.NONE: "nothing to send yet",
             DeliveryStatus.DUE: "being sent",
             DeliveryStatus.RETRYING: "callback failed, will retry",
@@ -177,10 +236,17 @@ class ApprovalRequest(models.Model):
             DeliveryStatus.GONE: "the workflow no longer waits",
             DeliveryStatus.FAILED: "callback failed, gave up",
         }[DeliveryStatus(self.delivery_status)]
-        failed = self.delivery_status in (DeliveryStatus.RETRYING, DeliveryStatus.FAILED)
-        if failed and self.delivery_last_error:
-            summary += f" ({self.delivery_last_error[:120]})"
-        return summary
+
+    @property
+    def delivery_failed(self) -> bool:
+        return self.delivery_status in (DeliveryStatus.RETRYING, DeliveryStatus.FAILED)
+
+    @property
+    def delivery_problem(self) -> str:
+        """Why the last callback attempt failed, in words for people ("" when none did)."""
+        if not self.delivery_failed:
+            return ""
+        return callback_problem(self.delivery_last_status_code, self.delivery_last_error)
 
     @property
     def is_escalated(self) -> bool:

@@ -24,6 +24,7 @@ from .models import (
     DeliveryStatus,
     Status,
     active_delegation_q,
+    failure_words,
 )
 
 # What the person who decided is told about the callback's first attempt.
@@ -31,7 +32,7 @@ DELIVERY_NEWS = {
     DeliveryStatus.DELIVERED: (messages.INFO, "The workflow has received your decision."),
     DeliveryStatus.RETRYING: (
         messages.WARNING,
-        "Your decision is stored, but the workflow could not be told yet ({error}). "
+        "Your decision is stored, but the workflow could not be told yet: {problem} "
         "It will be sent again automatically.",
     ),
     DeliveryStatus.GONE: (
@@ -41,8 +42,8 @@ DELIVERY_NEWS = {
     ),
     DeliveryStatus.FAILED: (
         messages.ERROR,
-        "Your decision is stored, but the callback failed ({error}) and will not be retried "
-        "automatically. Tell an administrator.",
+        "Your decision is stored, but the callback failed and will not be retried "
+        "automatically: {problem} Tell an administrator.",
     ),
 }
 
@@ -105,13 +106,21 @@ def _render_detail(request, approval, form=None, status=200):
             "on_behalf_of": capacity.on_behalf_of,
             "form": form or DecisionForm(),
             "decisions": approval.decisions.all(),
-            "timeline": approval.audit_events.all(),
+            "timeline": _timeline(approval),
             "deciders": permissions.deciders(approval),
             "assigned_to": approval.named(Assignee.Role.ASSIGNEE),
             "escalate_to": approval.named(Assignee.Role.ESCALATION),
         },
         status=status,
     )
+
+
+def _timeline(approval) -> list:
+    """The request's audit events, each with `problem`: what failed, in words for people."""
+    events = list(approval.audit_events.all())
+    for event in events:
+        event.problem = failure_words(event)
+    return events
 
 
 @login_required
@@ -155,7 +164,13 @@ def _decided(request, approval, decision):
     """Say what was decided and what the workflow heard, then open the next waiting request."""
     # "decisions" drops the page's prefetched decisions, taken before this one.
     approval.refresh_from_db(
-        fields=["status", "delivery_status", "delivery_last_error", "decisions"]
+        fields=[
+            "status",
+            "delivery_status",
+            "delivery_last_status_code",
+            "delivery_last_error",
+            "decisions",
+        ]
     )
     behalf = f" on behalf of {decision.on_behalf_of}" if decision.on_behalf_of else ""
     messages.success(request, f"You {decision.outcome} “{approval.title}”{behalf}.")
@@ -171,7 +186,7 @@ def _decided(request, approval, decision):
     level, news = DELIVERY_NEWS.get(
         approval.delivery_status, DELIVERY_NEWS[DeliveryStatus.RETRYING]
     )
-    messages.add_message(request, level, news.format(error=approval.delivery_last_error))
+    messages.add_message(request, level, news.format(problem=approval.delivery_problem))
     return _next_waiting(request)
 
 

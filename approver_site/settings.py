@@ -75,6 +75,8 @@ MIDDLEWARE = [
     *(["approver_site.cloud_logging.trace_middleware"] if ON_CLOUD_RUN else []),
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Below whitenoise, so that the static files keep their caching: nothing else is stored.
+    "approver_site.security.NoStoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

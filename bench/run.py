@@ -637,7 +637,8 @@ def report(config, info, reg, memory, decisions, inbox_results, started_at):
         f"| OS | {info['os']} |",
         f"| Python | {info['python']} |",
         f"| PostgreSQL | {info['postgresql']} (local, default configuration) |",
-        "| server | gunicorn with `gunicorn.conf.py` (the Dockerfile's CMD): 1 worker, 8 threads |",
+        "| server | gunicorn with `gunicorn.conf.py` (the Dockerfile's CMD): 1 worker, "
+        "64 threads |",
         f"| load | `bench/load.py`, its own process, {config['threads']} threads with keep-alive "
         f"connections; warm-up {config['warmup']:g} s per endpoint, then {config['rounds']} "
         f"rounds of {config['seconds']:g} s per endpoint, alternating |",
@@ -720,7 +721,7 @@ def report(config, info, reg, memory, decisions, inbox_results, started_at):
         "* Several gunicorn workers (`GUNICORN_WORKERS` above 1): throughput, memory, and token "
         "and certs traffic per worker.",
         "* Decisions at the same time: the decision POSTs above go one at a time; several "
-        "approvers deciding at once (row locks, the worker's 8 threads) are not measured.",
+        "approvers deciding at once (row locks, the worker's 64 threads) are not measured.",
         "* Bulk decisions and decisions through an e-mail's link; the inbox's other tabs and its "
         "filters (only *Waiting for me*, unfiltered, is timed).",
         "* Sending mail over SMTP (the notices above use Django's dummy backend).",

@@ -10,9 +10,12 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -47,10 +50,14 @@ def dockerfile_command() -> list[str]:
     return command
 
 
-def graceful_timeout() -> int:
-    """What gunicorn.conf.py gives gunicorn when GUNICORN_GRACEFUL_TIMEOUT is not set."""
+def default_setting(variable: str) -> int:
+    """What gunicorn.conf.py uses when the environment does not set `variable`."""
     text = (BASE_DIR / "gunicorn.conf.py").read_text()
-    return int(re.search(r'"GUNICORN_GRACEFUL_TIMEOUT", (\d+)\)', text).group(1))
+    return int(re.search(rf'"{variable}", (\d+)\)', text).group(1))
+
+
+def graceful_timeout() -> int:
+    return default_setting("GUNICORN_GRACEFUL_TIMEOUT")
 
 
 def cloud_run_environment(database_url: str, receiver: CallbackReceiver) -> dict:
@@ -123,7 +130,11 @@ class Container:
             stdout=self._stdout,
             stderr=self._stderr,
         )
-        self._wait_until_serving()
+        try:
+            self._wait_until_serving()
+        except BaseException:
+            self.stop()  # no gunicorn left running, no log file left open
+            raise
 
     def _wait_until_serving(self, seconds=30):
         deadline = time.monotonic() + seconds
@@ -132,7 +143,8 @@ class Container:
                 pytest.fail(f"the container exited {self.process.returncode}:\n{self.stderr()}")
             try:
                 requests.get(self.url + "/healthz", timeout=2)
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
+                # Not listening yet, or listening while the worker still boots (a busy machine).
                 time.sleep(0.1)
             else:
                 return
@@ -234,7 +246,8 @@ def test_the_command_is_gunicorn_configured_from_the_environment():
 def test_it_listens_on_port_on_all_interfaces_with_cloud_runs_defaults(container):
     log = container.stderr()
     assert f"Listening at: http://0.0.0.0:{container.port}" in log
-    assert "Using worker: gthread" in log  # threads > 1
+    # gthread, with a limit on stalled reads and writes (gunicorn.conf.py)
+    assert "Using worker: StallLimitedThreadWorker" in log
     assert "control socket" not in log.lower()
     workers = Path(f"/proc/{container.process.pid}/task/{container.process.pid}/children")
     assert len(workers.read_text().split()) == 1
@@ -257,8 +270,13 @@ def test_pages_answer_behind_cloud_runs_https_front_end(container):
     assert page.status_code == 200
     assert page.headers["Content-Type"].startswith("text/html")
     assert page.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    assert "no-store" in page.headers["Cache-Control"]
     css = re.search(r'href="(/static/[^"]+\.css)"', page.text).group(1)
-    assert container.https_get(css).status_code == 200
+    stylesheet = container.https_get(css)
+    assert stylesheet.status_code == 200
+    # Static files (hashed names) are the one thing caches may keep, for as long as they like.
+    assert "immutable" in stylesheet.headers["Cache-Control"]
+    assert "no-store" not in stylesheet.headers["Cache-Control"]
 
 
 def test_sigterm_stops_it_gracefully_with_exit_code_0(environment, tmp_path):
@@ -277,6 +295,85 @@ def test_sigterm_stops_it_gracefully_with_exit_code_0(environment, tmp_path):
     assert "Handling signal: term" in container.stderr()
     with pytest.raises(requests.ConnectionError):
         requests.get(container.url + "/healthz", timeout=2)
+
+
+# --- Slow clients -------------------------------------------------------------------------------
+
+SLOW_CLIENTS = 32  # "a handful": four times the 8 threads that 9 of them used to starve
+HEAD = "GET /accounts/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "  # no blank line yet
+POST = (  # a sign-in that passes the CSRF checks made before its body is read, and the
+    # start of a body much longer than what follows
+    "POST /accounts/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-Proto: https\r\n"
+    f"Origin: https://127.0.0.1\r\nCookie: csrftoken={'a' * 32}\r\n"
+    "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\n"
+    "username="
+)
+
+
+@pytest.fixture
+def own_container(environment, tmp_path):
+    """A container of the test's own, whose log lines and threads no other test shares."""
+    running = Container(environment, tmp_path)
+    yield running
+    running.stop()
+
+
+@contextmanager
+def slow_clients(container, count=SLOW_CLIENTS):
+    """`count` connections that never finish their request while the block runs.
+
+    Half are stuck in their headers, half in a sign-in's body. A thread adds one byte to each
+    of them every second, so that they are slow, not silent: no stall limit frees their threads.
+    """
+    sockets = []
+    for number in range(count):
+        sock = socket.create_connection(("127.0.0.1", container.port), timeout=5)
+        sock.sendall((HEAD if number % 2 else POST).encode())
+        sockets.append(sock)
+    done = threading.Event()
+
+    def dribble():
+        while not done.wait(1):
+            for sock in sockets:
+                # A socket the server closed raises; the asserts say whether that mattered.
+                with suppress(OSError):
+                    sock.send(b"x")
+
+    dribbler = threading.Thread(target=dribble, daemon=True)
+    dribbler.start()
+    time.sleep(1)  # let gunicorn take them all in before the test asks
+    try:
+        yield sockets
+    finally:
+        done.set()
+        dribbler.join()
+        for sock in sockets:
+            sock.close()
+
+
+def test_a_handful_of_slow_clients_cannot_starve_the_probes_or_the_pages(own_container):
+    with slow_clients(own_container):
+        probe = requests.get(own_container.url + "/healthz", timeout=5)
+        page = own_container.https_get("/accounts/login/")
+        refused = own_container.https_post("/api/approvals", json={})
+    assert (probe.status_code, probe.text) == (200, "ok\n")
+    assert page.status_code == 200
+    assert refused.status_code == 401
+
+
+@pytest.mark.parametrize("start", [HEAD, POST], ids=["in its headers", "in its body"])
+def test_a_client_that_stalls_mid_request_loses_its_connection(own_container, start):
+    stall_limit = default_setting("GUNICORN_CLIENT_TIMEOUT")
+    with socket.create_connection(("127.0.0.1", own_container.port)) as sock:
+        sock.sendall(start.encode())
+        sock.settimeout(stall_limit + 10)  # generous: the test asks only that it ends
+        answer = b""
+        while chunk := sock.recv(4096):  # until gunicorn closes the connection
+            answer += chunk
+    # Cut off in its body, the sign-in is refused by the CSRF check that could not read it.
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 403 "), answer
+    assert own_container.get("/healthz").status_code == 200
+    assert "Traceback" not in own_container.stderr()  # a stalled client is not an error
 
 
 # --- What it logs -------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ from django.test import Client
 from approvals import signin
 from approvals.models import SignInThrottle
 
+from .conftest import API_TOKEN
+
 pytestmark = pytest.mark.django_db
 
 
@@ -114,3 +116,39 @@ def test_check_deploy_is_clean_with_production_settings():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/approvals/{id}/",
+        "/approvals/{id}/email-decision?token=not-a-link",
+        "/delegations/",
+        "/admin/",
+        "/admin/approvals/approvalrequest/",
+        "/admin/approvals/approvalrequest/{id}/change/",
+        "/admin/approvals/approvalrequest/export/",
+        "/api/approvals/{id}",
+        "/api/openapi.json",
+        "/no-such-page/",
+    ],
+)
+def test_no_cache_may_store_what_a_signed_in_person_is_shown(client, make_user, register, path):
+    approval = register()
+    client.force_login(make_user("boss", is_staff=True, is_superuser=True))
+    response = client.get(
+        path.format(id=approval["id"]), headers={"Authorization": f"Bearer {API_TOKEN}"}
+    )
+    assert response.status_code < 500
+    assert {"private", "no-store"} <= cache_directives(response), response.get("Cache-Control")
+
+
+@pytest.mark.parametrize("path", ["/", "/accounts/login/", "/accounts/password_change/"])
+def test_no_cache_may_store_the_sign_in_pages_either(client, path):
+    assert {"private", "no-store"} <= cache_directives(client.get(path))
+
+
+def cache_directives(response) -> set[str]:
+    header = response.get("Cache-Control", "")
+    return {directive.strip().split("=")[0] for directive in header.split(",") if directive}
