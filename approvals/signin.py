@@ -11,12 +11,15 @@ Run shares the counts, twice over:
 
 The account is the one Django's sign-in form would look up (`account_name`), so every spelling of
 it counts against it; the client is the address the app's own front end saw (`client_address`).
-The check runs before any password is, so a paused pair learns nothing more; a right password
+The check runs before any password is, so a paused pair learns nothing more, and one client's
+guesses are checked one at a time, so a burst of simultaneous ones gets no more. A right password
 clears that account's count from that client alone. The password change page checks the old
 password through the same brake.
 """
 
+import hashlib
 import ipaddress
+from contextlib import contextmanager
 
 from axes.backends import AxesStandaloneBackend
 from axes.handlers.database import AxesDatabaseHandler
@@ -26,6 +29,7 @@ from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import ValidationError
+from django.db import connection, transaction
 from django.db.models import Sum
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
@@ -124,6 +128,35 @@ def paused_page(request, original_response=None, credentials=None) -> HttpRespon
     return HttpResponse(message, status=429, content_type="text/plain; charset=utf-8")
 
 
+@contextmanager
+def one_guess_at_a_time(request):
+    """Check one client's passwords one after another, each seeing the count the last one left;
+    else a burst of simultaneous guesses would all pass the check before any was counted.
+    PostgreSQL's advisory lock on the client, held to the end of the transaction, serialises
+    them across instances; SQLite serves local runs alone."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            client = f"approvals.signin {client_address(request)}".encode()
+            key = int.from_bytes(hashlib.sha256(client).digest()[:8], "big", signed=True)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+        yield
+
+
+class OneGuessAtATime:
+    """A form view whose form, and so its password check, is validated under that lock."""
+
+    def post(self, request, *args, **kwargs):
+        form = self.get_form()
+        with one_guess_at_a_time(request):
+            valid = form.is_valid()
+        return self.form_valid(form) if valid else self.form_invalid(form)
+
+
+class LoginView(OneGuessAtATime, auth_views.LoginView):
+    """Django's sign-in, one guess per client at a time."""
+
+
 class PasswordChangeForm(auth_forms.PasswordChangeForm):
     """Django's, checking the old password through `authenticate()`, so that wrong ones count
     toward the sign-in brake and a paused account and client cannot try more."""
@@ -143,7 +176,7 @@ class PasswordChangeForm(auth_forms.PasswordChangeForm):
         return old_password
 
 
-class PasswordChangeView(auth_views.PasswordChangeView):
+class PasswordChangeView(OneGuessAtATime, auth_views.PasswordChangeView):
     """Django's password change with the braked form. Accounts without a password (people
     signed in through IAP) are told so and can set none here."""
 

@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from approvals.signin import PasswordChangeView
+from approvals.signin import LoginView, PasswordChangeView
 
 # Database outages answer 503 with Retry-After (JSON under /api/), other failures 500.
 handler500 = "approvals.errors.server_error"
@@ -17,7 +17,7 @@ admin.site.site_title = "Approver"
 urlpatterns = [
     # Sign-in and password change, braked (approvals/signin.py). No password reset by e-mail:
     # administrators reset passwords in the admin or with `manage.py changepassword`.
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password_change/", PasswordChangeView.as_view(), name="password_change"),
     path(

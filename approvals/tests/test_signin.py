@@ -1,8 +1,12 @@
 """The sign-in brake (django-axes) and the password pages: attacks on them, each tried."""
 
 import pytest
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.core import mail
 from django.test import Client
+
+from .conftest import postgres_only
+from .test_concurrency import at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -118,6 +122,35 @@ def test_addresses_of_one_ipv6_network_are_one_client(make_user):
         assert sign_in(from_client(f"2001:db8:1:2::{n:x}"), "boss", "wrong").status_code == 200
     assert paused(sign_in(from_client("2001:db8:1:2:ffff:1:2:3"), "boss", "wrong"))
     assert sign_in(from_client("2001:db8:1:3::1"), "boss", "pw-boss").status_code == 302
+
+
+class CountingHasher(PBKDF2PasswordHasher):
+    """The production hasher, counting the passwords it hashes: the guesses really tried."""
+
+    algorithm = "counting_pbkdf2_sha256"
+    hashed = []
+
+    def encode(self, password, salt, iterations=None):
+        self.hashed.append(password)
+        return super().encode(password, salt, iterations)
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("username", ["boss", "nobody-by-this-name"])
+def test_a_burst_of_simultaneous_guesses_gets_no_more_tries(settings, make_user, username):
+    settings.PASSWORD_HASHERS = [f"{__name__}.CountingHasher"]
+    make_user("boss")
+    CountingHasher.hashed.clear()
+
+    guesses = at_once(
+        *[lambda n=n: sign_in(from_client(STRANGER), username, f"guess-{n}") for n in range(12)]
+    )
+
+    assert sorted(response.status_code for _, response in guesses) == [200] * (PER_ACCOUNT - 1) + [
+        429
+    ] * (12 - PER_ACCOUNT + 1)
+    assert len(CountingHasher.hashed) == PER_ACCOUNT
 
 
 @pytest.mark.parametrize(
