@@ -47,7 +47,7 @@ def account_name(request, credentials) -> str:
         raw = request.POST.get(user_model.USERNAME_FIELD)
     max_length = user_model._meta.get_field(user_model.USERNAME_FIELD).max_length
     name = auth_forms.UsernameField(max_length=max_length).to_python(raw)
-    return name.casefold()[:max_length]
+    return name.casefold().replace("\x00", "")[:max_length]  # the form refuses NUL; so does SQL
 
 
 def client_address(request) -> str | None:
@@ -60,9 +60,9 @@ def client_address(request) -> str | None:
         for entry in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
         if entry.strip()
     ]
-    connection = request.META.get("REMOTE_ADDR", "")
-    written = forwarded[-hops:] if hops and forwarded else [connection]
-    return _one_client(written[0]) or _one_client(connection)
+    peer = request.META.get("REMOTE_ADDR", "")
+    written = forwarded[-hops:] if hops and forwarded else [peer]
+    return _one_client(written[0]) or _one_client(peer)
 
 
 def _one_client(text: str) -> str | None:
@@ -133,7 +133,7 @@ def one_guess_at_a_time(request):
     """Check one client's passwords one after another, each seeing the count the last one left;
     else a burst of simultaneous guesses would all pass the check before any was counted.
     PostgreSQL's advisory lock on the client, held to the end of the transaction, serialises
-    them across instances; SQLite serves local runs alone."""
+    them across instances. SQLite, for local runs, has no such lock."""
     with transaction.atomic():
         if connection.vendor == "postgresql":
             client = f"approvals.signin {client_address(request)}".encode()
