@@ -478,17 +478,6 @@ class AuditEvent(models.Model):
         raise ValueError("Audit events are append-only; they cannot be deleted.")
 
 
-class SignInThrottle(models.Model):
-    """Failed sign-ins for one account name in the current window (see `approvals.signin`)."""
-
-    username = models.CharField(max_length=150, unique=True, help_text="Lower-case.")
-    failures = models.PositiveIntegerField(default=0)
-    window_started_at = models.DateTimeField(default=timezone.now)
-
-    def __str__(self):
-        return f"{self.username}: {self.failures} failed sign-in(s)"
-
-
 class IapIdentity(models.Model):
     """A person who signs in through Identity-Aware Proxy, recognised by the assertion's subject
     (see `approvals.iap`). The subject never changes for a Google account; the e-mail may, so it

@@ -6,6 +6,7 @@ service's environment and Secret Manager.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -61,6 +62,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "axes",
     "approvals",
 ]
 
@@ -85,6 +87,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "approver_site.security.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes asks: answers a paused sign-in with `approvals.signin.paused_page`.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "approver_site.urls"
@@ -125,14 +129,41 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# The sign-in form's accounts first; people signing in through Identity-Aware Proxy second.
+# The brake on password guessing first (it refuses while paused, before any password is checked);
+# the sign-in form's accounts next; people signing in through Identity-Aware Proxy last.
 AUTHENTICATION_BACKENDS = [
+    "approvals.signin.PasswordBrake",
     "django.contrib.auth.backends.ModelBackend",
     "approvals.iap.IapBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "approvals:inbox"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- The brake on password guessing (django-axes; approvals/signin.py; README, "Security") ------
+
+# 5 wrong passwords for one account from one client pause that pair for 15 minutes; 10 from one
+# client, whatever the accounts, pause the client (`approvals.signin.CLIENT_FAILURE_LIMIT`).
+# Counted in the database, shared by every instance. The order of the parameters matters: the
+# handler reads the pair's count, then the client's.
+AXES_HANDLER = "approvals.signin.SignInBrake"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_RESET_ON_SUCCESS = True  # that account from that client only (SignInBrake)
+AXES_USERNAME_CALLABLE = "approvals.signin.account_name"
+AXES_CLIENT_IP_CALLABLE = "approvals.signin.client_address"
+AXES_LOCKOUT_CALLABLE = "approvals.signin.paused_page"
+# No row per successful sign-in (a table that only grows); the failures are all the brake needs.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
+AXES_VERBOSE = False
+# How many entries at the end of X-Forwarded-For the app's own front ends wrote: 1 on Cloud Run
+# (Google's front end appends the client's address), 2 behind a Google Cloud external Application
+# Load Balancer (the client's, then its own), 0 with no proxy in front (the connection's address).
+APPROVALS_TRUSTED_PROXY_HOPS = env_int("APPROVALS_TRUSTED_PROXY_HOPS", 1)
+if APPROVALS_TRUSTED_PROXY_HOPS < 0:
+    raise ImproperlyConfigured("APPROVALS_TRUSTED_PROXY_HOPS must be 0 or more.")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -227,6 +258,8 @@ LOGGING = {
         # StructuredLogHandler writes its one-off diagnostic line through this logger, with
         # itself attached as a handler; propagating too would write that line twice.
         "google.cloud.logging_v2.handlers.structured_log": {"propagate": False},
+        # django-axes narrates every sign-in at INFO; its warnings (failures, pauses) are enough.
+        "axes": {"level": "WARNING"},
     },
 }
 

@@ -430,3 +430,15 @@ def test_simultaneous_first_sign_ins_of_one_person_create_one_user():
         assert [kind for kind, _ in results] == ["ok"] * 4, results
         assert len({user.pk for _, user in results}) == 1
     assert get_user_model().objects.count() == 10
+
+
+def test_a_client_paused_for_wrong_passwords_still_signs_in_through_iap(client, assertion):
+    # IAP has confirmed the person; the brake on password guessing is for passwords only.
+    for n in range(12):
+        client.post("/accounts/login/", {"username": f"someone{n}", "password": "wrong"})
+    assert client.post("/accounts/login/", {"username": "x", "password": "y"}).status_code == 429
+
+    response = through_iap(client, "/", assertion())
+
+    assert response.status_code == 200
+    assert signed_in_user(response).email == "carol@example.com"

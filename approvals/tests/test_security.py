@@ -4,11 +4,9 @@ import subprocess
 import sys
 
 import pytest
+from axes.models import AccessAttempt
 from django.conf import settings as django_settings
 from django.test import Client
-
-from approvals import signin
-from approvals.models import SignInThrottle
 
 from .conftest import API_TOKEN
 
@@ -21,10 +19,11 @@ def sign_in(client, username, password, **extra):
 
 def test_repeated_wrong_passwords_pause_the_account(client, make_user):
     make_user("victim")
-    for _ in range(signin.MAX_FAILURES):
+    for _ in range(django_settings.AXES_FAILURE_LIMIT - 1):
         assert (
             sign_in(client, "victim", "guess").status_code == 200
         )  # the form again, with an error
+    assert sign_in(client, "victim", "guess").status_code == 429  # the last one allowed
 
     paused = sign_in(client, "Victim", "pw-victim")  # even the right password, any case
 
@@ -35,20 +34,21 @@ def test_repeated_wrong_passwords_pause_the_account(client, make_user):
 
 def test_a_right_password_clears_the_count(client, make_user):
     make_user("forgetful")
-    for _ in range(signin.MAX_FAILURES - 1):
+    for _ in range(django_settings.AXES_FAILURE_LIMIT - 1):
         sign_in(client, "forgetful", "wrong")
-    assert sign_in(client, "forgetful", "pw-forgetful").status_code == 302
-    assert not SignInThrottle.objects.filter(username="forgetful").exists()
+    assert sign_in(client, "ｆorgetful", "pw-forgetful").status_code == 302  # any spelling
+    assert not AccessAttempt.objects.filter(username="forgetful").exists()
 
 
 def test_the_pause_ends_after_the_window(client, make_user):
     from django.utils import timezone
 
     make_user("patient")
-    for _ in range(signin.MAX_FAILURES):
+    for _ in range(django_settings.AXES_FAILURE_LIMIT):
         sign_in(client, "patient", "wrong")
-    SignInThrottle.objects.filter(username="patient").update(
-        window_started_at=timezone.now() - signin.WINDOW
+    assert sign_in(client, "patient", "pw-patient").status_code == 429
+    AccessAttempt.objects.filter(username="patient").update(
+        attempt_time=timezone.now() - django_settings.AXES_COOLOFF_TIME
     )
     assert sign_in(client, "patient", "pw-patient").status_code == 302
 
