@@ -14,7 +14,7 @@ def run(one_pass: Callable[[], None], *, job: str, loop: bool, pause: float) -> 
     """Run `one_pass` once, or with `loop` again and again, `pause` seconds apart.
 
     A pass that fails (SQLite locked by another process for longer than its timeout, PostgreSQL
-    away) is logged and changes nothing that was due: it stays due. With `loop` the job goes on
+    away) is logged and loses nothing: what it did not do stays due. With `loop` the job goes on
     with the next pass, so a local run never dies of it; a single run (a Cloud Run job) exits 1,
     so the execution shows as failed, and the scheduler's next run goes on.
     """
