@@ -279,3 +279,26 @@ def test_make_run_runs_the_delivery_job_beside_the_app():
     [trap] = [line for line in lines if "trap 'kill" in line]
     assert f"${pid}" in trap.split("trap ")[1], "the job must stop with the server"
     assert "manage.py runserver" in lines[-1]
+
+
+def test_a_claimed_callback_is_due_for_nobody_else_and_a_stale_claim_records_nothing(
+    register, manager, receiver
+):
+    created = register()
+    receiver.answers[path_of(created)] = [503]
+    services.decide(created["id"], manager, "approved", "")
+    make_due_now(created)
+
+    first = delivery.claim_due(created["id"])
+    assert first is not None
+    assert delivery.claim_due(created["id"]) is None  # taken while its attempt runs
+    assert delivery.send_due() == 0
+
+    make_due_now(created)  # the lease ran out: its sender stalled, or died
+    second = delivery.claim_due(created["id"])
+    delivered = delivery.Attempt(200, "", 5)
+    assert delivery.record(created["id"], first, delivered) is None
+    assert delivery.record(created["id"], second, delivered) == DeliveryStatus.DELIVERED
+    request = ApprovalRequest.objects.get(pk=created["id"])
+    assert (request.delivery_status, request.delivery_attempts) == ("delivered", 2)
+    assert request.audit_events.filter(kind=AuditEvent.Kind.CALLBACK_SENT).count() == 1
