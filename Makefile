@@ -35,12 +35,15 @@ run: $(STAMP)
 	$(RUN_ENV) $(BIN)/python manage.py migrate --no-input
 	$(RUN_ENV) $(BIN)/python manage.py demo_setup
 	@echo "API token for curl: $${APPROVALS_API_TOKEN:-local-demo-token}"
-	@# Beside the app: the stand-in callback endpoint, and the e-mail job every 5 s (the mails
-	@# print in this terminal).
+	@# Beside the app: the stand-in callback endpoint, the delivery job every 5 s (it retries
+	@# the callbacks whose first attempt failed and records expiries, as on Google Cloud), and
+	@# the e-mail job every 5 s (the mails print in this terminal).
 	@$(RUN_ENV) $(BIN)/python manage.py callback_receiver --port $(CALLBACK_PORT) & \
 	receiver=$$!; \
+	$(RUN_ENV) $(BIN)/python manage.py deliver_callbacks --loop --pause 5 --verbosity 0 & \
+	deliverer=$$!; \
 	$(RUN_ENV) $(BIN)/python manage.py send_notifications --loop --pause 5 --verbosity 0 & \
-	mailer=$$!; trap 'kill $$receiver $$mailer 2>/dev/null' EXIT INT TERM; \
+	mailer=$$!; trap 'kill $$receiver $$deliverer $$mailer 2>/dev/null' EXIT INT TERM; \
 	$(RUN_ENV) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 lint: $(STAMP)

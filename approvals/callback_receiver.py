@@ -29,11 +29,15 @@ class CallbackReceiver(ThreadingHTTPServer):
         super().__init__((host, port), _Handler)
         self.received: list[ReceivedCallback] = []
         # Tests script the answers per path, in turn: a status code, "reset" (close the
-        # connection with a TCP reset) or "hang" (answer nothing for `hang_seconds`, then close).
-        # Only callbacks answered 2xx count as received, as with the real endpoint.
+        # connection with a TCP reset), "hang" (answer nothing for `hang_seconds`, then close) or
+        # "hold" (set `holding`, wait until `release` is set, then answer 200: a slow endpoint
+        # the test decides when to let go of). Only callbacks answered 2xx count as received,
+        # as with the real endpoint.
         self.answers: dict[str, list[int | str]] = {}
         self.attempts: list[tuple[str, int | str]] = []
         self.hang_seconds = 2.0
+        self.holding = threading.Event()
+        self.release = threading.Event()
         self.echo = echo  # called with each ReceivedCallback (make run prints it)
         self.lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -89,6 +93,10 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(self.server.hang_seconds)
             self.close_connection = True
             return
+        if status == "hold":
+            self.server.holding.set()
+            self.server.release.wait(timeout=60)
+            status = 200
         if status < 300:
             with self.server.lock:
                 self.server.received.append(received)

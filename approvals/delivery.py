@@ -2,8 +2,9 @@
 
 A decision sets the request's delivery to *due* in the same transaction that stores it, so the
 callback can never be lost between the two. The first attempt runs right after the commit (see
-`services.decide`); `deliver_callbacks` sends whatever is still due. The states and transitions
-are drawn in the README ("Callback delivery").
+`services.decide`); `deliver_callbacks` sends whatever is still due. Whoever sends a callback
+claims it first, so it goes out once however many passes and processes run at the same time.
+The states and transitions are drawn in the README ("Callback delivery").
 
 This module also holds the rule for acceptable callback URLs: the app sends its Google access
 token to that URL, so a foreign URL would leak the token.
@@ -45,6 +46,10 @@ MAX_RETRY_DELAY = timedelta(hours=1)
 MAX_CLIENT_ERRORS = 5  # 400/401/403 in a row before giving up (a token or IAM grant may be late)
 GIVE_UP_GRACE = timedelta(hours=1)  # after the request's expiry, the workflow has stopped waiting
 ACTIVE_STATES = (DeliveryStatus.DUE, DeliveryStatus.RETRYING)
+# How long a claimed callback stays taken by the attempt in flight: far longer than an attempt
+# can last (connecting with retries, a token refresh, the POST and google-auth's retries of a 401),
+# short enough that a callback whose sender died goes out again soon.
+ATTEMPT_LEASE = timedelta(minutes=10)
 
 
 def callback_url_problem(url: str) -> str | None:
@@ -164,23 +169,40 @@ def next_state(request: ApprovalRequest, attempt: Attempt, now: datetime):
     return DeliveryStatus.RETRYING, now + retry_delay(request.delivery_attempts)
 
 
-def send(request_id, read_timeout: float | None = None, skip_locked: bool = True) -> str | None:
-    """Try to deliver one request's callback if it is due; return the new delivery state.
+def send(request_id, read_timeout: float | None = None) -> str | None:
+    """Deliver one request's callback if it is due and nobody else is sending it; return the new
+    delivery state, or None when there was nothing for this caller to send.
 
-    The row stays locked while the callback is sent, so two workers never send it at once; on
-    PostgreSQL a worker skips rows another one holds. The first attempt after a decision waits
-    for the lock instead (`skip_locked=False`): the holder may be a refused second click whose
-    transaction ends at once, and skipping would leave the callback to the next pass.
+    Claiming and recording are two short transactions, and the callback is sent between them,
+    outside any: a transaction held across the HTTP call would block every other writer on SQLite
+    (its lock covers the whole database). The claim stops any other pass or process from sending
+    the same callback meanwhile (`claim_due`).
     """
+    claim = claim_due(request_id)
+    if claim is None:
+        return None
+    request = ApprovalRequest.objects.get(pk=request_id)
+    attempt = post_callback(
+        request.callback_url, callback_body(request), read_timeout or READ_TIMEOUT_SECONDS
+    )
+    return record(request_id, claim, attempt)
+
+
+def claim_due(request_id) -> datetime | None:
+    """Take a due callback for one attempt; return the claim, or None if it is not due.
+
+    The claim moves the next attempt ATTEMPT_LEASE ahead, so the row is no longer due for anyone
+    else while this attempt runs; it is one conditional UPDATE, which one caller wins on both
+    databases (on SQLite, writers take the lock when their transaction begins: settings.py). If
+    the process sending it dies, the callback is due again once the lease has run out.
+    """
+    now = timezone.now()
+    claim = now + ATTEMPT_LEASE
     with transaction.atomic():
-        request = (
-            ApprovalRequest.objects.select_for_update(skip_locked=skip_locked)
-            .filter(pk=request_id, delivery_status__in=ACTIVE_STATES)
-            .first()
-        )
-        if request is None:
-            return None
-        return _attempt(request, read_timeout or READ_TIMEOUT_SECONDS)
+        won = ApprovalRequest.objects.filter(
+            pk=request_id, delivery_status__in=ACTIVE_STATES, delivery_next_attempt_at__lte=now
+        ).update(delivery_next_attempt_at=claim)
+    return claim if won else None
 
 
 def send_due(limit: int = 100) -> int:
@@ -200,8 +222,31 @@ def send_due(limit: int = 100) -> int:
     return attempted
 
 
-def _attempt(request: ApprovalRequest, read_timeout: float) -> str:
-    attempt = post_callback(request.callback_url, callback_body(request), read_timeout)
+def record(request_id, claim: datetime, attempt: Attempt) -> str | None:
+    """Store what an attempt came back with, with its audit event; return the new state.
+
+    Only the holder of the claim records (None otherwise): its lease outlasts any attempt, so
+    losing it means the process stalled for longer than that, and the later attempt's record wins.
+    """
+    with transaction.atomic():
+        request = (
+            ApprovalRequest.objects.select_for_update()
+            .filter(
+                pk=request_id, delivery_status__in=ACTIVE_STATES, delivery_next_attempt_at=claim
+            )
+            .first()
+        )
+        if request is None:
+            logger.warning(
+                "Callback attempt for request %s ended after its claim ran out; not recorded",
+                request_id,
+                extra={"json_fields": {"request_id": str(request_id)}},
+            )
+            return None
+        return _store(request, attempt)
+
+
+def _store(request: ApprovalRequest, attempt: Attempt) -> str:
     now = timezone.now()
     request.delivery_attempts += 1
     code = attempt.status_code

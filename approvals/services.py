@@ -205,12 +205,10 @@ def decide(request_id, user, outcome: str, comment: str) -> Decision:
         request.save(
             update_fields=["status", "closed_at", "delivery_status", "delivery_next_attempt_at"]
         )
-        # The first attempt runs once the decision is safely stored; if it fails, the delivery
-        # stays due and `deliver_callbacks` sends it later.
+        # The first attempt runs once the decision is safely stored. It claims the callback like
+        # any `deliver_callbacks` pass (one of them wins); if it fails, a later pass retries.
         transaction.on_commit(
-            lambda: delivery.send(
-                request.pk, delivery.FIRST_ATTEMPT_READ_TIMEOUT_SECONDS, skip_locked=False
-            ),
+            lambda: delivery.send(request.pk, delivery.FIRST_ATTEMPT_READ_TIMEOUT_SECONDS),
             robust=True,
         )
     return decision
@@ -315,7 +313,7 @@ def retry_callback(request_id, actor: str) -> bool:
             at=now,
             payload={"previous_delivery_status": previous},
         )
-        transaction.on_commit(lambda: delivery.send(request.pk, skip_locked=False), robust=True)
+        transaction.on_commit(lambda: delivery.send(request.pk), robust=True)
     return True
 
 

@@ -121,6 +121,15 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A database that does not answer must fail fast (503 to the caller), not hang a worker.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite locks the whole database for a writer, and the app and its jobs are separate
+    # processes. Each transaction takes the write lock when it begins (IMMEDIATE), so a read
+    # followed by a write can never deadlock with another writer and fail at once with "database
+    # is locked"; a writer waits up to `timeout` seconds for the lock instead (no transaction
+    # holds it across an HTTP call). The URL's query may override both (`...sqlite3?timeout=1`).
+    sqlite_options = DATABASES["default"].setdefault("OPTIONS", {})
+    sqlite_options.setdefault("transaction_mode", "IMMEDIATE")
+    sqlite_options.setdefault("timeout", 20)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -1,8 +1,19 @@
-"""Races, with real threads on PostgreSQL: one decision per request, one callback per decision."""
+"""Races: one decision per request, one callback per decision.
+
+With real threads on PostgreSQL; and with real processes (the app deciding, the delivery job)
+against one database, SQLite's file or the PostgreSQL test database, as they run side by side.
+"""
 
 import datetime
+import json
+import os
+import sqlite3
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from django.db import connection
@@ -14,7 +25,7 @@ from approvals.models import ApprovalRequest, Decision, DeliveryStatus, Status
 
 from .conftest import API_TOKEN, postgres_only
 
-pytestmark = [pytest.mark.django_db(transaction=True), postgres_only]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 ROUNDS = 15
 
@@ -41,6 +52,7 @@ def at_once(*functions):
     return results
 
 
+@postgres_only
 def test_two_approvers_at_once_give_one_decision_and_one_callback(register, make_user, receiver):
     anna, ben = make_user("anna"), make_user("ben")
     for _ in range(ROUNDS):
@@ -60,6 +72,7 @@ def test_two_approvers_at_once_give_one_decision_and_one_callback(register, make
     assert len({c.body["request_id"] for c in receiver.received}) == ROUNDS
 
 
+@postgres_only
 def test_a_double_click_gives_one_decision(client, register, manager, receiver):
     for _ in range(ROUNDS):
         created = register()
@@ -77,6 +90,7 @@ def test_a_double_click_gives_one_decision(client, register, manager, receiver):
     assert len(receiver.received) == ROUNDS
 
 
+@postgres_only
 def test_a_decision_racing_a_cancel_has_one_winner(register, manager, receiver):
     decided = 0
     for _ in range(ROUNDS):
@@ -98,6 +112,7 @@ def test_a_decision_racing_a_cancel_has_one_winner(register, manager, receiver):
     assert len(receiver.received) == decided
 
 
+@postgres_only
 def test_a_decision_racing_the_expiry_has_one_winner(register, manager, receiver):
     decided = 0
     for _ in range(ROUNDS):
@@ -121,6 +136,7 @@ def test_a_decision_racing_the_expiry_has_one_winner(register, manager, receiver
     assert len(receiver.received) == decided
 
 
+@postgres_only
 def test_the_same_registration_at_once_creates_one_request(registration_body):
     body = registration_body()
 
@@ -139,6 +155,7 @@ def test_the_same_registration_at_once_creates_one_request(registration_body):
     assert ApprovalRequest.objects.count() == 1
 
 
+@postgres_only
 def test_several_delivery_workers_send_each_callback_once(register, manager, receiver):
     created = [register() for _ in range(60)]
     for each in created:
@@ -164,3 +181,225 @@ def delivery_path(created):
     from urllib.parse import urlsplit
 
     return urlsplit(ApprovalRequest.objects.get(pk=created["id"]).callback_url).path
+
+
+# --- Processes: the app deciding and the delivery job, side by side ----------------------------
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+APP_PROCESS = ["-m", "approvals.tests.app_process"]
+
+
+def app_environment(database_url: str, callback_prefix: str = "") -> dict:
+    """The environment of an app process: this run's database and the callback stand-in."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("DJANGO_", "APPROVALS_", "DATABASE_"))
+    }
+    env.update(
+        DATABASE_URL=database_url,
+        DJANGO_SECRET_KEY="tests-only-secret-key",
+        APPROVALS_API_TOKEN=API_TOKEN,
+        APPROVALS_CALLBACK_URL_PREFIXES=callback_prefix or "http://127.0.0.1/v1/",
+        APPROVALS_CALLBACK_AUTH="none",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def run(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(  # noqa: S603 - fixed commands of the test
+        [sys.executable, *args],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def wait_for(condition, seconds: float = 60) -> bool:
+    """Whether `condition()` came true within `seconds` (a bound on a hang, not a timing)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+@pytest.fixture(scope="module")
+def migrated_sqlite(tmp_path_factory) -> Path:
+    """A migrated SQLite database file, copied for each test that needs one."""
+    path = tmp_path_factory.mktemp("sqlite") / "approver.sqlite3"
+    migrated = run(app_environment(f"sqlite:///{path}"), "manage.py", "migrate", "-v0")
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    return path
+
+
+@pytest.fixture
+def sqlite_file(migrated_sqlite, tmp_path) -> Path:
+    copy = tmp_path / "approver.sqlite3"
+    copy.write_bytes(migrated_sqlite.read_bytes())
+    return copy
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_database(request) -> str:
+    """The URL of a database the processes share: a SQLite file, or the PostgreSQL test database
+    (when this run is on PostgreSQL)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{request.getfixturevalue('sqlite_file')}"
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: this run's database is SQLite")
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+def test_a_job_pass_during_the_first_attempt_sends_nothing_again_and_exits_0(
+    shared_database, receiver
+):
+    """The first attempt runs in the deciding process and is slow (the endpoint holds its answer);
+    a `deliver_callbacks` pass meanwhile must not send the callback again, nor fail."""
+    env = app_environment(shared_database, receiver.base_url + "/v1/")
+    url = receiver.callback_url("exec-in-flight")
+    path = urlsplit(url).path
+    receiver.answers[path] = ["hold", 404]  # a second POST finds the execution resumed
+    deciding = subprocess.Popen(  # noqa: S603 - fixed commands of the test
+        [sys.executable, *APP_PROCESS, "decide", url],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert receiver.holding.wait(timeout=60), "the first attempt never reached the endpoint"
+        job = run(env, "manage.py", "deliver_callbacks")
+    finally:
+        receiver.release.set()
+        decided, decide_errors = deciding.communicate(timeout=60)
+
+    assert job.returncode == 0, job.stdout + job.stderr
+    assert "Attempted 0 callback(s)" in job.stdout
+    assert [answer for sent_to, answer in receiver.attempts if sent_to == path] == ["hold"]
+    assert deciding.returncode == 0, decide_errors
+    assert json.loads(decided) == {"status": "delivered", "attempts": 1}
+
+
+@pytest.mark.parametrize(
+    ("command", "pass_summary"),
+    [("deliver_callbacks", "Attempted "), ("send_notifications", "E-mailed about ")],
+)
+def test_a_job_loop_survives_a_locked_database_and_goes_on(
+    sqlite_file, receiver, tmp_path, command, pass_summary
+):
+    """Another connection holds SQLite's lock for longer than the job waits (1 s here): the
+    pass fails, the loop logs it and keeps going, and its next pass after the lock works."""
+    env = app_environment(f"sqlite:///{sqlite_file}?timeout=1", receiver.base_url + "/v1/")
+    url = receiver.callback_url("exec-locked")
+    receiver.answers[urlsplit(url).path] = [503]
+    decided = run(env, *APP_PROCESS, "decide", url)
+    assert json.loads(decided.stdout)["status"] == DeliveryStatus.RETRYING, decided.stderr
+    assert run(env, *APP_PROCESS, "make-due", url).returncode == 0
+
+    lock = sqlite3.connect(sqlite_file, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    log_path = tmp_path / "job.log"
+    with log_path.open("w") as log:
+        job = subprocess.Popen(  # noqa: S603 - fixed commands of the test
+            [sys.executable, "manage.py", command, "--loop", "--pause", "0.2"],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        output = log_path.read_text
+        assert wait_for(lambda: "database is locked" in output() or job.poll() is not None)
+        assert job.poll() is None, f"the job died:\n{output()}"
+        lock.execute("ROLLBACK")
+
+        def a_pass_after_the_lock():
+            text = output()
+            return text.rfind(pass_summary) > text.rfind("database is locked")
+
+        assert wait_for(lambda: a_pass_after_the_lock() or job.poll() is not None), output()
+        assert job.poll() is None, f"the job died:\n{output()}"
+        if command == "deliver_callbacks":
+            assert wait_for(lambda: receiver.received), output()
+            assert [c.body["decision"] for c in receiver.received] == ["approved"]
+    finally:
+        job.terminate()
+        job.wait(timeout=30)
+        lock.close()
+
+
+def test_several_job_processes_at_once_send_each_callback_once(shared_database, receiver):
+    """Three `deliver_callbacks` passes at once over 30 due callbacks: each goes out once. The
+    endpoint holds the first POSTs until every pass is in the middle of sending one."""
+    env = app_environment(shared_database, receiver.base_url + "/v1/")
+    urls = [receiver.callback_url(f"exec-{n}") for n in range(30)]
+    for url in urls:
+        receiver.answers[urlsplit(url).path] = [503, "hold"]  # every first attempt fails
+    decided = run(env, *APP_PROCESS, "decide", *urls)
+    assert decided.returncode == 0, decided.stderr
+    assert run(env, *APP_PROCESS, "make-due", *urls).returncode == 0
+
+    jobs = [
+        subprocess.Popen(
+            [sys.executable, "manage.py", "deliver_callbacks"],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+
+    def held():
+        return sum(answer == "hold" for _, answer in receiver.attempts)
+
+    try:
+        assert wait_for(lambda: held() == 3), f"{held()} passes sending at once"
+    finally:
+        receiver.release.set()
+        outputs = [job.communicate(timeout=120)[0] for job in jobs]
+
+    assert [job.returncode for job in jobs] == [0, 0, 0], outputs
+    sent = sorted(c.path for c in receiver.received)
+    assert sent == sorted(urlsplit(url).path for url in urls)
+    states = run(env, *APP_PROCESS, "state", *urls).stdout.splitlines()
+    assert set(states) == {json.dumps({"status": "delivered", "attempts": 2})}
+
+
+def test_a_single_pass_on_a_locked_database_exits_1_and_leaves_the_callback_due(
+    sqlite_file, receiver
+):
+    """A Cloud Run job's one pass that cannot write says so and exits 1; nothing due is lost."""
+    env = app_environment(f"sqlite:///{sqlite_file}?timeout=1", receiver.base_url + "/v1/")
+    url = receiver.callback_url("exec-locked-once")
+    receiver.answers[urlsplit(url).path] = [503]
+    assert run(env, *APP_PROCESS, "decide", url).returncode == 0
+    assert run(env, *APP_PROCESS, "make-due", url).returncode == 0
+
+    lock = sqlite3.connect(sqlite_file, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        job = run(env, "manage.py", "deliver_callbacks")
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+
+    assert job.returncode == 1
+    assert "deliver_callbacks: the pass failed" in job.stderr
+    assert "database is locked" in job.stderr
+    assert json.loads(run(env, *APP_PROCESS, "state", url).stdout) == {
+        "status": DeliveryStatus.RETRYING,
+        "attempts": 1,
+    }
+    again = run(env, "manage.py", "deliver_callbacks")
+    assert again.returncode == 0, again.stderr
+    assert [c.body["decision"] for c in receiver.received] == ["approved"]

@@ -1,6 +1,8 @@
 """The callback to the waiting workflow: its body, its token, and what each answer leads to."""
 
 import datetime
+import subprocess
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -258,3 +260,45 @@ def test_a_failed_callback_shows_in_the_admin(client, admin_user, register, mana
     html = client.get("/admin/approvals/approvalrequest/").content.decode()
 
     assert "callback failed, will retry (HTTP 503" in html
+
+
+def test_make_run_runs_the_delivery_job_beside_the_app():
+    """Locally too, a callback whose first attempt failed is sent again: `make run` starts the
+    delivery job in a loop next to the server, and stops it with the server."""
+    dry_run = subprocess.run(
+        ["make", "--dry-run", "run"],  # noqa: S607 - make from PATH, as a developer runs it
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = [line.rstrip(" \\") for line in dry_run.stdout.splitlines()]
+    [job] = [n for n, line in enumerate(lines) if "manage.py deliver_callbacks --loop" in line]
+    assert lines[job].endswith("&"), "the job must run in the background, beside the server"
+    pid = lines[job + 1].split("=$!")[0]
+    [trap] = [line for line in lines if "trap 'kill" in line]
+    assert f"${pid}" in trap.split("trap ")[1], "the job must stop with the server"
+    assert "manage.py runserver" in lines[-1]
+
+
+def test_a_claimed_callback_is_due_for_nobody_else_and_a_stale_claim_records_nothing(
+    register, manager, receiver
+):
+    created = register()
+    receiver.answers[path_of(created)] = [503]
+    services.decide(created["id"], manager, "approved", "")
+    make_due_now(created)
+
+    first = delivery.claim_due(created["id"])
+    assert first is not None
+    assert delivery.claim_due(created["id"]) is None  # taken while its attempt runs
+    assert delivery.send_due() == 0
+
+    make_due_now(created)  # the lease ran out: its sender stalled, or died
+    second = delivery.claim_due(created["id"])
+    delivered = delivery.Attempt(200, "", 5)
+    assert delivery.record(created["id"], first, delivered) is None
+    assert delivery.record(created["id"], second, delivered) == DeliveryStatus.DELIVERED
+    request = ApprovalRequest.objects.get(pk=created["id"])
+    assert (request.delivery_status, request.delivery_attempts) == ("delivered", 2)
+    assert request.audit_events.filter(kind=AuditEvent.Kind.CALLBACK_SENT).count() == 1

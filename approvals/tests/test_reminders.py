@@ -547,9 +547,7 @@ def test_the_command_loops_with_a_pause(escalated_request, monkeypatch):
         if len(passes) == 2:
             raise StopLoop
 
-    monkeypatch.setattr(
-        "approvals.management.commands.send_notifications.time.sleep", stop_after_two
-    )
+    monkeypatch.setattr("approvals.management.passes.time.sleep", stop_after_two)
     out = io.StringIO()
     with pytest.raises(StopLoop):
         call_command("send_notifications", "--loop", "--pause", "7", stdout=out)

@@ -18,11 +18,12 @@ from types import SimpleNamespace
 import pytest
 import yaml
 from django.contrib.auth.models import Group
+from django.utils import timezone
 
 from approvals import api, delivery, registration, services
-from approvals.models import ApprovalRequest
+from approvals.models import ApprovalRequest, Status
 
-from .conftest import INVOKER
+from .conftest import API_TOKEN, INVOKER
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
 ONE_LEVEL = WORKFLOWS / "expense_approval.yaml"
@@ -449,13 +450,15 @@ class StandIns:
 
     `register(body)` answers the registration (by default a pending request, without touching the
     database); `wait()` answers the callback's body when the workflow awaits it, or None for a
-    timeout; `late_state`, when set, is the state a cancel's 409 answers with.
+    timeout; `late_state`, when set, is the state a cancel's 409 answers with; `cancel(id)`, when
+    set, answers the cancel instead, as (status code, body).
     """
 
-    def __init__(self, register=None, wait=None, late_state=None):
+    def __init__(self, register=None, wait=None, late_state=None, cancel=None):
         self.register = register or (lambda body: pending_answer(REQUEST_ID))
         self.wait = wait or (lambda: None)
         self.late_state = late_state
+        self.cancel = cancel
         self.calls = []
         self.request_id = None
 
@@ -473,6 +476,16 @@ class StandIns:
                 self.request_id = answer["id"]
                 return {"code": 201, "body": answer}
             if args["url"] == f"{APPROVER_URL}/api/approvals/{self.request_id}/cancel":
+                if self.cancel is not None:
+                    code, answer = self.cancel(self.request_id)
+                    if code >= 400:
+                        raise workflow_error(
+                            "HttpError",
+                            f"HTTP server responded with error code {code}",
+                            code=code,
+                            body=answer,
+                        )
+                    return {"code": code, "body": answer}
                 if self.late_state is not None:
                     raise workflow_error(
                         "HttpError",
@@ -568,11 +581,7 @@ def test_await_callback_waits_on_the_endpoint_with_a_timeout(definition):
     [endpoint] = calls(definition, "events.create_callback_endpoint")
     wait = await_step(definition)["try"]
     assert expression(wait["args"]["callback"]) == endpoint["result"]
-    timeout = wait["args"].get("timeout")
-    assert timeout is not None, "without a timeout the wait defaults to 12 hours"
-    assert expression(timeout) == expression(
-        registration_call(definition)["args"]["body"]["timeout_seconds"]
-    ), "the workflow must wait as long as the app keeps the request open"
+    assert wait["args"].get("timeout") is not None, "without one the wait lasts 12 hours"
 
 
 def test_timeout_cancels_the_request_and_other_errors_are_reraised(definition):
@@ -663,6 +672,47 @@ def test_a_timeout_cancels_the_request_and_returns_timed_out(definition):
     assert result["request_id"] == REQUEST_ID
     [cancel] = [args for args in stand_ins.called("http.post") if "/cancel" in args["url"]]
     assert cancel["url"] == f"{APPROVER_URL}/api/approvals/{REQUEST_ID}/cancel"
+
+
+def test_the_wait_outlasts_the_request_so_its_timeout_finds_it_expired(
+    definition, client, finance, workflows_callbacks
+):
+    """Approver sends nothing when a request expires: the workflow learns of it from its own
+    timeout, which must come after the expiry, with a margin for a decision of the last moment
+    whose callback is sent again (retries; a dead sender's claim running out). Against the real
+    API: the cancel then finds the request expired and answers 200 "expired"."""
+    headers = {"Authorization": f"Bearer {API_TOKEN}"}
+    seen = {}
+
+    def register(body):
+        response = client.post(
+            "/api/approvals", body, content_type="application/json", headers=headers
+        )
+        assert response.status_code == 201, response.content
+        return response.json()
+
+    def wait():
+        [args] = stand_ins.called("events.await_callback")
+        request = ApprovalRequest.objects.get(callback_url=CALLBACK_URL)
+        waited = timedelta(seconds=args["timeout"])
+        seen["margin"] = timezone.now() + waited - request.expires_at
+        # Time passes until the wait ends: the request's deadline falls that far behind.
+        ApprovalRequest.objects.filter(pk=request.pk).update(expires_at=request.expires_at - waited)
+        return None  # no callback came
+
+    def cancel(request_id):
+        response = client.post(f"/api/approvals/{request_id}/cancel", headers=headers)
+        seen["cancel"] = (response.status_code, response.json()["status"])
+        return response.status_code, response.json()
+
+    stand_ins = StandIns(register=register, wait=wait, cancel=cancel)
+    report = {"title": "Trip", "requester_email": "ann@example.com"}
+    result = execute(definition, report, stand_ins)
+
+    assert seen["margin"] > delivery.ATTEMPT_LEASE
+    assert seen["cancel"] == (200, "expired")
+    assert result["outcome"] == "timed_out"
+    assert ApprovalRequest.objects.get(callback_url=CALLBACK_URL).status == Status.EXPIRED
 
 
 def test_a_decision_after_the_wait_ended_is_returned_as_decided_too_late(definition):

@@ -1,22 +1,23 @@
 """The periodic e-mail pass: escalate what is due, then send the due first notices and reminders.
 
 Meant as a Cloud Run job triggered every minute by Cloud Scheduler, like `deliver_callbacks`: one
-pass per invocation, then exit 0; or --loop to keep going (a local run). Each e-mail is sent once,
+pass per invocation, then exit 0; or --loop to keep going (a local run), also past a pass that
+failed (`approvals.management.passes`). Each e-mail is sent once,
 however often or however late the job runs, and tried again later only when it could be sent to
 nobody (`approvals.reminders`).
 """
 
-import time
-
 from django.core.management.base import BaseCommand
 
 from approvals import reminders
+from approvals.management import passes
 
 
 class Command(BaseCommand):
     help = (
         "Escalate the requests whose escalation time has passed and send the first notices and "
-        "reminders that are due, each once; then exit 0 (--loop: keep going)."
+        "reminders that are due, each once; then exit 0 (--loop: keep going, also past a pass "
+        "that failed)."
     )
 
     def add_arguments(self, parser):
@@ -28,7 +29,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, loop=False, pause=30.0, verbosity=1, **options):
-        while True:
+        def one_pass():
             # Escalations first: escalation targets hear that they may now decide before a
             # reminder due in the same pass reaches them too.
             escalated = 0
@@ -41,6 +42,5 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"E-mailed about {mailed} request(s); escalated {escalated} request(s)."
                 )
-            if not loop:
-                return
-            time.sleep(pause)
+
+        passes.run(one_pass, job="send_notifications", loop=loop, pause=pause)

@@ -1,0 +1,37 @@
+"""How the periodic jobs (`deliver_callbacks`, `send_notifications`) run their passes."""
+
+import logging
+import time
+from collections.abc import Callable
+
+from django.core.management.base import CommandError
+from django.db import close_old_connections
+
+logger = logging.getLogger(__name__)
+
+
+def run(one_pass: Callable[[], None], *, job: str, loop: bool, pause: float) -> None:
+    """Run `one_pass` once, or with `loop` again and again, `pause` seconds apart.
+
+    A pass that fails (SQLite locked by another process for longer than its timeout, PostgreSQL
+    away) is logged and loses nothing: what it did not do stays due. With `loop` the job goes on
+    with the next pass, so a local run never dies of it; a single run (a Cloud Run job) exits 1,
+    so the execution shows as failed, and the scheduler's next run goes on.
+    """
+    while True:
+        close_old_connections()  # a connection that broke in the last pass, or grew old
+        try:
+            one_pass()
+        except Exception as error:
+            logger.exception(
+                "%s: the pass failed (%s: %s); %s",
+                job,
+                type(error).__name__,
+                error,
+                f"the next pass is in {pause:g} s" if loop else "the next run tries again",
+            )
+            if not loop:
+                raise CommandError(f"{job}: the pass failed: {error}") from error
+        if not loop:
+            return
+        time.sleep(pause)
