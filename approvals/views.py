@@ -30,6 +30,11 @@ from .models import (
 # What the person who decided is told about the callback's first attempt.
 DELIVERY_NEWS = {
     DeliveryStatus.DELIVERED: (messages.INFO, "The workflow has received your decision."),
+    # The delivery job claimed the callback before this request's own first attempt could.
+    DeliveryStatus.DUE: (
+        messages.INFO,
+        "Your decision is stored and is being sent to the workflow.",
+    ),
     DeliveryStatus.RETRYING: (
         messages.WARNING,
         "Your decision is stored, but the workflow could not be told yet: {problem} "

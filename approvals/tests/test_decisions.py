@@ -45,6 +45,23 @@ def test_an_approver_approves_through_the_page_and_the_workflow_is_told(
     assert any("workflow has received" in t for t in texts)
 
 
+def test_a_decision_whose_callback_the_job_took_first_says_it_is_being_sent(
+    client, register, manager, receiver, monkeypatch
+):
+    """A delivery pass can claim the callback between the decision's commit and the page's own
+    first attempt; the page then says it is on its way, not "could not be told yet ()"."""
+    from approvals import delivery
+
+    created = register()
+    monkeypatch.setattr(delivery, "claim_due", lambda request_id: None)
+
+    decide_page(client, manager, created["id"], "approved", "Fine by me")
+
+    texts = [str(m) for m in client.get("/").context["messages"]]
+    assert "Your decision is stored and is being sent to the workflow." in texts
+    assert not any("could not be told" in t for t in texts)
+
+
 def test_a_rejection_needs_a_comment(client, register, manager, receiver):
     created = register()
 
