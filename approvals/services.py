@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import delivery, notifications, permissions
+from . import delivery, emails, notifications, permissions
 from .models import (
     ApprovalRequest,
     Assignee,
@@ -63,6 +63,7 @@ def register(registration: Registration, caller: str) -> Registered:
                 callback_url=registration.callback_url,
                 title=registration.title,
                 requester_email=registration.requester_email,
+                requester_key=emails.person(registration.requester_email),
                 amount=registration.amount,
                 currency=registration.currency,
                 description=registration.description,
@@ -100,19 +101,23 @@ def register(registration: Registration, caller: str) -> Registered:
 
 
 def _assignees(request: ApprovalRequest, registration: Registration) -> list[Assignee]:
+    """The rows naming who decides; two spellings of one mailbox in a role are one row."""
     role = Assignee.Role
-    return [
-        *(Assignee(request=request, email=e) for e in registration.assignees),
-        *(Assignee(request=request, group=g) for g in registration.assignee_groups),
-        *(
-            Assignee(request=request, role=role.ESCALATION, email=e)
-            for e in registration.escalate_to_emails
-        ),
-        *(
-            Assignee(request=request, role=role.ESCALATION, group=g)
-            for g in registration.escalate_to_groups
-        ),
+    named = [
+        *((role.ASSIGNEE, e, "") for e in registration.assignees),
+        *((role.ASSIGNEE, "", g) for g in registration.assignee_groups),
+        *((role.ESCALATION, e, "") for e in registration.escalate_to_emails),
+        *((role.ESCALATION, "", g) for g in registration.escalate_to_groups),
     ]
+    rows, seen = [], set()
+    for named_role, email, group in named:
+        key = emails.canonical(email) if email else ""
+        if (named_role, key, group) not in seen:
+            seen.add((named_role, key, group))
+            rows.append(
+                Assignee(request=request, role=named_role, email=email, email_key=key, group=group)
+            )
+    return rows
 
 
 def _registered_payload(request: ApprovalRequest, registration: Registration) -> dict:
