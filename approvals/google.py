@@ -29,6 +29,8 @@ from google.auth.transport.requests import AuthorizedSession
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from . import emails
+
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 GOOGLE_ISSUERS = {"accounts.google.com", "https://accounts.google.com"}
 CLOCK_SKEW_SECONDS = 10
@@ -209,7 +211,11 @@ def verify_id_token(token: str) -> IdTokenIdentity:
         raise InvalidToken("The token carries no e-mail; request it with the e-mail claim.")
     if claims.get("email_verified") is not True:
         raise InvalidToken("The token's e-mail is not verified.")
-    return IdTokenIdentity(email=email.lower(), subject=str(claims.get("sub", "")))
+    try:
+        mailbox = emails.canonical(email)
+    except emails.InvalidAddress:
+        raise InvalidToken("The token's e-mail is not an e-mail address.") from None
+    return IdTokenIdentity(email=mailbox, subject=str(claims.get("sub", "")))
 
 
 def _describe(error: Exception) -> str:

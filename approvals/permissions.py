@@ -398,6 +398,15 @@ def possible_decider_count(
     return count
 
 
+def requests_of_caller(caller: str) -> QuerySet[ApprovalRequest]:
+    """The requests an API caller may read, cancel and register again: those it registered.
+
+    `caller` is `callers.Caller.name`: an invoker's canonical e-mail, or "api-token" for every
+    holder of the static token. To any other caller they do not exist (README, "API").
+    """
+    return ApprovalRequest.objects.filter(registered_by=caller)
+
+
 AUDIT_PERMISSION = "approvals.view_auditevent"
 
 

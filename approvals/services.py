@@ -32,6 +32,10 @@ class DecisionRefused(Exception):
     """The decision was not taken; the message says why, for the person who tried."""
 
 
+class CallbackUrlTaken(Exception):
+    """Another API caller registered this callback URL: its request is not this caller's."""
+
+
 class AlreadyDecided(Exception):
     """A cancel came too late: the request was decided."""
 
@@ -47,7 +51,8 @@ class Registered:
 
 
 def register(registration: Registration, caller: str) -> Registered:
-    """Store a pending approval, or find the one already registered for this callback URL.
+    """Store a pending approval, or find the one this caller already registered for this
+    callback URL; raise CallbackUrlTaken when another caller did.
 
     Workflows retries its HTTP calls, so the same registration may arrive twice (even at once);
     the unique callback URL makes the second one find the first. The insert is tried first and a
@@ -88,10 +93,13 @@ def register(registration: Registration, caller: str) -> Registered:
             )
     except IntegrityError:
         # The same registration was stored before (or by another copy committing first).
-        existing = ApprovalRequest.objects.filter(callback_url=registration.callback_url).first()
-        if existing is None:
-            raise
-        return Registered(existing, created=False)
+        url = registration.callback_url
+        existing = permissions.requests_of_caller(caller).filter(callback_url=url).first()
+        if existing is not None:
+            return Registered(existing, created=False)
+        if ApprovalRequest.objects.filter(callback_url=url).exists():
+            raise CallbackUrlTaken() from None
+        raise
     logger.info(
         "Registered approval request %s",
         request.pk,
@@ -224,10 +232,11 @@ def decide(request_id, user, outcome: str, comment: str) -> Decision:
 def cancel(request_id, caller: str) -> ApprovalRequest:
     """Close a pending request because its workflow stopped waiting; idempotent.
 
-    Raises ApprovalRequest.DoesNotExist for an unknown id and AlreadyDecided when a decision won.
+    Raises ApprovalRequest.DoesNotExist for an unknown id or another caller's request, and
+    AlreadyDecided when a decision won.
     """
     with transaction.atomic():
-        request = ApprovalRequest.objects.select_for_update().get(pk=request_id)
+        request = permissions.requests_of_caller(caller).select_for_update().get(pk=request_id)
         if request.status in (Status.CANCELLED, Status.EXPIRED):
             return request  # closed already; the workflow stopped waiting either way
         if request.status != Status.PENDING:
