@@ -60,6 +60,10 @@ def _parts(address: str) -> tuple[str, str]:
     """The local part (folded, unquoted) and the canonical domain of `address`."""
     if not isinstance(address, str):
         raise InvalidAddress("An e-mail address is text.")
+    try:
+        address.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidAddress("An e-mail address holds no lone surrogates.") from None
     local, at, domain = unicodedata.normalize("NFKC", address).strip().rpartition("@")
     if not at or not local or not domain:
         raise InvalidAddress("An e-mail address has a local part, an @ and a domain.")
@@ -73,10 +77,16 @@ def _unquoted(local: str) -> str:
         inner = local[1:-1]
         if not QUOTED_TEXT_RE.fullmatch(inner):
             raise InvalidAddress("The quoted local part is not well formed.")
-        return QUOTED_PAIR_RE.sub(r"\1", inner)
-    if not DOT_ATOM_RE.fullmatch(local):
+        text = QUOTED_PAIR_RE.sub(r"\1", inner)
+    elif DOT_ATOM_RE.fullmatch(local):
+        text = local
+    else:
         raise InvalidAddress("The local part is neither a dot-atom nor quoted.")
-    return local
+    # Invisible and control characters beyond ASCII (a soft hyphen, a zero-width space, a line
+    # separator) would make two addresses that look alike compare different.
+    if any(ord(c) > 0x7F and unicodedata.category(c)[0] in "CZ" for c in text):
+        raise InvalidAddress("The local part holds an invisible or control character.")
+    return text
 
 
 def _local_part(text: str) -> str:

@@ -74,6 +74,10 @@ NOT_ADDRESSES = [
     "ann@\u0300a.com",  # a label that starts with a combining mark
     "ann@exa\uffffmple.com",
     "ann\x00@example.com",
+    "\ud800ann@example.com",  # a lone surrogate
+    "ann\u00ad@example.com",  # a soft hyphen in the local part: invisible, not nothing
+    "ann\u200b@example.com",  # a zero-width space
+    '"ann\u2028"@example.com',  # a line separator, even quoted
     "ann@" + "a" * 64 + ".com",  # a label over 63 characters
     "ann@" + ".".join(["abcdefghi"] * 26) + ".com",  # over 254 characters in all
     "ann@[999.0.0.1]",
