@@ -260,6 +260,21 @@ def test_one_person_under_two_spellings_gives_one_approval_of_two(register, make
         services.decide(created["id"], twin, "approved", "")
 
 
+def test_the_requester_under_another_spelling_is_not_counted_among_possible_deciders(
+    client, registration_body, make_user
+):
+    make_user("ann")
+    make_user("ben")
+    response = client.post(
+        "/api/approvals",
+        registration_body(requester_email='"Ann+Trip"@ｅxample.com', required_approvals=2),
+        content_type="application/json",
+        headers={"Authorization": "Bearer test-static-api-token"},
+    )
+    assert response.status_code == 400
+    assert "Only 1 approver(s) could decide" in response.json()["fields"]["required_approvals"][0]
+
+
 # --- Refused at registration; found by the inbox filter -----------------------------------------
 
 
