@@ -15,7 +15,7 @@ from django.http import JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from . import callers, registration, services
+from . import callers, permissions, registration, services
 from .delivery import decision_list, iso_utc
 from .models import ApprovalRequest
 
@@ -117,7 +117,10 @@ def approvals(request, caller):
         parsed = registration.parse(data)
     except registration.InvalidRegistration as invalid:
         return error(400, invalid.message, invalid.errors)
-    registered = services.register(parsed, caller.name)
+    try:
+        registered = services.register(parsed, caller.name)
+    except services.CallbackUrlTaken:
+        return error(409, "This callback_url is already registered by another caller.")
     request = registered.request
     body = {
         "id": str(request.pk),
@@ -132,17 +135,22 @@ def _page_url(request: ApprovalRequest) -> str:
     return settings.APPROVALS_BASE_URL + reverse("approvals:detail", args=[request.pk])
 
 
-def _find(request_id):
-    return ApprovalRequest.objects.filter(pk=request_id).prefetch_related("decisions").first()
+def _find(request_id, caller: callers.Caller):
+    """The caller's own request with this id, or None (another caller's does not exist for it)."""
+    found = permissions.requests_of_caller(caller.name).filter(pk=request_id)
+    return found.prefetch_related("decisions").first()
+
+
+NO_SUCH_REQUEST = "There is no approval request with this id."
 
 
 @api_view("GET")
 def approval(request, caller, request_id):
-    found = _find(request_id)
+    found = _find(request_id, caller)
     if found is None:
-        return error(404, "There is no approval request with this id.")
+        return error(404, NO_SUCH_REQUEST)
     if found.is_expired and services.expire(found.pk, seen_by="api"):
-        found = _find(request_id)
+        found = _find(request_id, caller)
     return JsonResponse(state(found))
 
 
@@ -151,10 +159,10 @@ def cancel(request, caller, request_id):
     try:
         services.cancel(request_id, caller.name)
     except ApprovalRequest.DoesNotExist:
-        return error(404, "There is no approval request with this id.")
+        return error(404, NO_SUCH_REQUEST)
     except services.AlreadyDecided as decided:
-        return JsonResponse({"error": str(decided), **state(_find(request_id))}, status=409)
-    return JsonResponse(state(_find(request_id)))
+        return JsonResponse({"error": str(decided), **state(_find(request_id, caller))}, status=409)
+    return JsonResponse(state(_find(request_id, caller)))
 
 
 @csrf_exempt

@@ -1,6 +1,10 @@
 """Who is calling the API: a workflow with a Google ID token, or a holder of the static API token.
 
 With neither `APPROVALS_ALLOWED_INVOKERS` nor `APPROVALS_API_TOKEN` configured, nobody is let in.
+
+Each invoker (its e-mail in canonical form, `approvals.emails`) is one caller, and every holder of
+the static token is one caller, `api-token`; a request belongs to the caller that registered it
+(`permissions.requests_of_caller`).
 """
 
 import hmac
@@ -8,7 +12,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from . import google
+from . import emails, google
 
 API_TOKEN_CALLER = "api-token"  # noqa: S105 - a caller name for the audit log, not a secret
 
@@ -64,8 +68,19 @@ def authenticate(authorization_header: str) -> Caller:
         ) from None
     except google.InvalidToken as error:
         raise CallerRefused(401, str(error)) from None
-    if identity.email not in settings.APPROVALS_ALLOWED_INVOKERS:
+    if identity.email not in _allowed_invokers():
         raise CallerRefused(
             403, f"{identity.email} is not allowed to call this API.", "insufficient_scope"
         )
     return Caller(name=identity.email)
+
+
+def _allowed_invokers() -> set[str]:
+    """`APPROVALS_ALLOWED_INVOKERS` in canonical form (an entry without one allows nobody)."""
+    allowed = set()
+    for invoker in settings.APPROVALS_ALLOWED_INVOKERS:
+        try:
+            allowed.add(emails.canonical(invoker))
+        except emails.InvalidAddress:
+            continue
+    return allowed

@@ -3,8 +3,6 @@
 import uuid
 
 from django import forms
-from django.contrib.auth import get_user_model
-from django.db.models.functions import Lower, Trim
 
 from . import inbox, permissions
 from .models import Outcome, Status
@@ -149,14 +147,8 @@ class DelegationForm(forms.Form):
     )
 
     def clean_delegate(self):
-        """The active account with this e-mail (compared as `permissions.user_email` does)."""
-        email = self.cleaned_data["delegate"].strip().lower()
-        accounts = list(
-            get_user_model()
-            .objects.annotate(lower_email=Lower(Trim("email")))
-            .filter(lower_email=email, is_active=True)
-            .order_by("pk")
-        )
+        """The active account with this e-mail (the same mailbox, `approvals.emails`)."""
+        accounts = permissions.accounts_with_email(self.cleaned_data["delegate"])
         if not accounts:
             raise forms.ValidationError("Nobody with an active account uses this e-mail address.")
         approvers = [account for account in accounts if permissions.may_approve_at_all(account)]

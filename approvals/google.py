@@ -29,6 +29,8 @@ from google.auth.transport.requests import AuthorizedSession
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from . import emails
+
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 GOOGLE_ISSUERS = {"accounts.google.com", "https://accounts.google.com"}
 CLOCK_SKEW_SECONDS = 10
@@ -169,7 +171,7 @@ def verify_signed_jwt(token: str, *, certs_url: str, audience: str, issuers: set
     """
     try:
         key_id = jwt.decode_header(token).get("kid")
-    except (ValueError, TypeError):
+    except UNACCEPTABLE:
         raise InvalidToken("The token is not a valid Google-signed token.") from None
     certs = certs_cache(certs_url).certs(key_id if isinstance(key_id, str) else None)
     try:
@@ -177,13 +179,37 @@ def verify_signed_jwt(token: str, *, certs_url: str, audience: str, issuers: set
         claims = jwt.decode(
             token, certs=certs, audience=audience, clock_skew_in_seconds=CLOCK_SKEW_SECONDS
         )
-    except (ValueError, google.auth.exceptions.GoogleAuthError) as error:
-        # google-auth raises ValueError (and its subclasses) for a bad signature, an unknown
-        # key, an expired token, a wrong audience or a token that is not a JWT at all.
+    except UNACCEPTABLE as error:
         raise InvalidToken(_describe(error)) from None
-    if claims.get("iss") not in issuers:
+    _check_times(claims)
+    issuer = claims.get("iss")
+    if not isinstance(issuer, str) or issuer not in issuers:
         raise InvalidToken("The token was not issued by the expected issuer.")
     return claims
+
+
+# What google-auth raises for a token it cannot accept: ValueError (and its subclasses, the
+# GoogleAuthError ones among them) for a bad signature, an unknown key, an expired token, a wrong
+# audience or a token that is not a JWT at all; TypeError when it does arithmetic on an `iat` or
+# `exp` that is not a number (`"iat": "soon"`); RecursionError when Python's JSON decoder meets
+# a header or payload nested too deeply (they are decoded before the signature is checked).
+UNACCEPTABLE = (ValueError, TypeError, RecursionError, google.auth.exceptions.GoogleAuthError)
+
+
+def _check_times(claims) -> None:
+    """`iat` and `exp` (and `nbf`, when present) are finite numbers, and `nbf` has come: the
+    shapes google-auth's own time check takes for granted (`True`, `NaN` or `Infinity` pass it)."""
+    for name in ("iat", "exp", "nbf"):
+        value = claims.get(name)
+        if name == "nbf" and value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InvalidToken(f"The token's {name} is not a time.")
+        if not math.isfinite(value):
+            raise InvalidToken(f"The token's {name} is not a time.")
+    nbf = claims.get("nbf")
+    if nbf is not None and nbf - CLOCK_SKEW_SECONDS > time.time():
+        raise InvalidToken("The token is not valid yet.")
 
 
 @dataclass(frozen=True)
@@ -204,12 +230,19 @@ def verify_id_token(token: str) -> IdTokenIdentity:
         audience=settings.APPROVALS_OIDC_AUDIENCE,
         issuers=GOOGLE_ISSUERS,
     )
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not subject:
+        raise InvalidToken("The token names no subject.")
     email = claims.get("email")
     if not isinstance(email, str) or not email:
         raise InvalidToken("The token carries no e-mail; request it with the e-mail claim.")
     if claims.get("email_verified") is not True:
         raise InvalidToken("The token's e-mail is not verified.")
-    return IdTokenIdentity(email=email.lower(), subject=str(claims.get("sub", "")))
+    try:
+        mailbox = emails.canonical(email)
+    except emails.InvalidAddress:
+        raise InvalidToken("The token's e-mail is not an e-mail address.") from None
+    return IdTokenIdentity(email=mailbox, subject=subject)
 
 
 def _describe(error: Exception) -> str:

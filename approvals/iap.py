@@ -34,7 +34,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from . import google
+from . import emails, google
 from .models import IapIdentity
 
 logger = logging.getLogger(__name__)
@@ -91,13 +91,38 @@ def verify_assertion(assertion: str | None) -> IapClaims:
         )
     except google.InvalidToken as error:
         raise InvalidAssertion(str(error)) from None
+    return _named(claims)
+
+
+def _named(claims: dict) -> IapClaims:
+    """Whom verified claims name, or InvalidAssertion when a subject or e-mail is not one the
+    app can compare and store (whatever their types: they are what the token says)."""
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject.strip():
         raise InvalidAssertion("The token names no subject.")
+    subject = subject.strip()
+    if not _storable(subject, IapIdentity._meta.get_field("subject").max_length):
+        raise InvalidAssertion("The token's subject is not a valid subject.")
     email = claims.get("email")
     if not isinstance(email, str) or "@" not in email:
         raise InvalidAssertion("The token carries no e-mail.")
-    return IapClaims(subject=subject.strip(), email=email.strip().lower())
+    try:
+        emails.canonical(email)  # the form people are compared in
+    except emails.InvalidAddress:
+        raise InvalidAssertion("The token's e-mail is not an e-mail address.") from None
+    email = email.strip().lower()
+    if not _storable(email, IapIdentity._meta.get_field("email").max_length):
+        raise InvalidAssertion("The token's e-mail is too long.")
+    return IapClaims(subject=subject, email=email)
+
+
+def _storable(text: str, max_length: int) -> bool:
+    """Fits its column, and PostgreSQL can store it (no NUL, no lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text and len(text) <= max_length
 
 
 def user_for(claims: IapClaims):

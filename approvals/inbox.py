@@ -11,7 +11,7 @@ from datetime import timedelta
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from . import permissions
+from . import emails, permissions
 from .models import ApprovalRequest, Status, expired_q, open_q, overdue_q
 
 PAGE_SIZE = 25
@@ -69,7 +69,10 @@ def apply(queryset: QuerySet, filters: Filters, tab: str) -> QuerySet[ApprovalRe
     elif filters.status:
         queryset = queryset.filter(status=filters.status)
     if filters.requester:
-        queryset = queryset.filter(requester_email=filters.requester.lower())
+        try:
+            queryset = queryset.filter(requester_key=emails.person(filters.requester))
+        except emails.InvalidAddress:
+            queryset = queryset.none()
     if filters.amount_min is not None:
         queryset = queryset.filter(amount__gte=filters.amount_min)
     if filters.amount_max is not None:

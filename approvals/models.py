@@ -119,6 +119,11 @@ class ApprovalRequest(models.Model):
     callback_url = models.URLField(max_length=2000, unique=True)
     title = models.CharField(max_length=200)
     requester_email = models.EmailField(help_text="Stored lower-case; never allowed to decide.")
+    requester_key = models.CharField(
+        max_length=254,
+        help_text="The requester as a person (`approvals.emails.person`): whom the rule "
+        "'never your own request' compares.",
+    )
     amount = models.DecimalField(max_digits=18, decimal_places=3, null=True, blank=True)
     currency = models.CharField(max_length=3, blank=True)
     description = models.TextField(blank=True)
@@ -176,7 +181,7 @@ class ApprovalRequest(models.Model):
             models.Index(fields=["status", "expires_at"], name="approval_status_expires"),
             models.Index(fields=["status", "amount"], name="approval_status_amount"),
             models.Index(fields=["status", "closed_at"], name="approval_status_closed"),
-            models.Index(fields=["requester_email", "status"], name="approval_requester"),
+            models.Index(fields=["requester_key", "status"], name="approval_requester_key"),
             # The reminder pass: open requests whose reminder or escalation is due.
             models.Index(
                 fields=["next_reminder_at"],
@@ -202,6 +207,10 @@ class ApprovalRequest(models.Model):
             ),
             models.CheckConstraint(
                 condition=models.Q(required_approvals__gte=1), name="approval_needs_an_approval"
+            ),
+            # A request nobody is the requester of would let its requester decide it.
+            models.CheckConstraint(
+                condition=~models.Q(requester_key=""), name="approval_has_a_requester_key"
             ),
         ]
 
@@ -294,6 +303,11 @@ class Assignee(models.Model):
     request = models.ForeignKey(ApprovalRequest, on_delete=models.CASCADE, related_name="assignees")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.ASSIGNEE)
     email = models.EmailField(blank=True, help_text="Stored lower-case; empty for a group.")
+    email_key = models.CharField(
+        max_length=254,
+        blank=True,
+        help_text="The mailbox (`approvals.emails.canonical`) that decides; empty for a group.",
+    )
     group = models.CharField(max_length=150, blank=True, help_text="A Django group's name.")
 
     class Meta:
@@ -306,9 +320,14 @@ class Assignee(models.Model):
                 | (~models.Q(email="") & models.Q(group="")),
                 name="assignee_person_or_group",
             ),
+            models.CheckConstraint(
+                condition=models.Q(email="", email_key="")
+                | (~models.Q(email="") & ~models.Q(email_key="")),
+                name="assignee_email_has_a_key",
+            ),
         ]
         indexes = [
-            models.Index(fields=["email", "request"], name="assignee_email"),
+            models.Index(fields=["email_key", "request"], name="assignee_email_key"),
             models.Index(fields=["group", "request"], name="assignee_group"),
         ]
 
@@ -321,7 +340,9 @@ class Decision(models.Model):
 
     request = models.ForeignKey(ApprovalRequest, on_delete=models.PROTECT, related_name="decisions")
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
-    decided_by = models.EmailField(help_text="The person who decided.")
+    decided_by = models.EmailField(
+        help_text="The person who decided, by their mailbox (`approvals.emails.canonical`)."
+    )
     on_behalf_of = models.EmailField(
         blank=True, help_text="The person the decider stood in for (a delegation), if any."
     )

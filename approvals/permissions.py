@@ -5,7 +5,8 @@ never shows a request whose buttons the server would then refuse.
 
 The rules (contract, "People", and the README's "Approval policies"). A person may decide a
 request while it is open when they hold `approvals.decide_approvalrequest`, are not its requester
-(e-mails compared without case), have not had their say on it yet, and either
+(compared as people: `approvals.emails.person`, so no other spelling or `+tag` of the requester's
+address decides), have not had their say on it yet, and either
 
 - are *named* for it: it names no assignees, or names them or a group they belong to, or its
   escalation time has passed and its escalation targets name them or one of their groups; or
@@ -16,6 +17,10 @@ request while it is open when they hold `approvals.decide_approvalrequest`, are 
 "Having had their say" counts both names of a decision: a person who decided, for themselves or
 for someone else, and a person someone decided for, have each had theirs. So N approvals always
 come from N different people.
+
+Everyone else named is compared mailbox to mailbox (`approvals.emails.canonical`): a person's
+e-mail is their account's in that form (`user_email`), and requests store the forms beside the
+addresses they were given, so the queries below compare canonical to canonical as well.
 """
 
 from dataclasses import dataclass
@@ -25,6 +30,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Lower, Trim
 from django.utils import timezone
 
+from . import emails
 from .models import (
     ApprovalRequest,
     Assignee,
@@ -40,7 +46,17 @@ MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
 def user_email(user) -> str:
-    return (getattr(user, "email", "") or "").strip().lower()
+    """The mailbox of `user`'s account in canonical form; "" when it has none (no e-mail, or
+    text that is not an address): such an account decides nothing."""
+    try:
+        return emails.canonical(getattr(user, "email", "") or "")
+    except emails.InvalidAddress:
+        return ""
+
+
+def asked_for(request: ApprovalRequest, email: str) -> bool:
+    """Is the person with the mailbox `email` (canonical) the one who asked for `request`?"""
+    return emails.person(email) == request.requester_key
 
 
 def group_names(user) -> frozenset[str]:
@@ -84,7 +100,7 @@ def decider_capacity(user, request: ApprovalRequest) -> Capacity:
         return Capacity(
             "Your account has no e-mail address, so your decision could not be attributed."
         )
-    if email == request.requester_email.lower():
+    if asked_for(request, email):
         return Capacity("You asked for this approval, so you cannot decide it yourself.")
     if not user.has_perm(DECIDE_PERMISSION):
         return Capacity("You do not have permission to decide approval requests.")
@@ -98,7 +114,7 @@ def decider_capacity(user, request: ApprovalRequest) -> Capacity:
         delegator_email = user_email(delegator)
         if (
             may_approve_at_all(delegator)
-            and delegator_email != request.requester_email.lower()
+            and not asked_for(request, delegator_email)
             and delegator_email not in said
             and _is_named(request, delegator_email, group_names(delegator))
         ):
@@ -112,19 +128,29 @@ def decision_refusal(user, request: ApprovalRequest) -> str | None:
 
 
 def _had_their_say(request: ApprovalRequest) -> dict[str, str]:
-    """Each person who has had their say on `request`, with what to tell them."""
+    """Each person who has had their say on `request` (by mailbox), with what to tell them."""
     said = {}
     for decision in request.decisions.all():
-        if decision.on_behalf_of:
-            said[decision.decided_by] = (
+        decided_by, on_behalf_of = _mailbox(decision.decided_by), _mailbox(decision.on_behalf_of)
+        if on_behalf_of:
+            said[decided_by] = (
                 f"You already {decision.outcome} this request on behalf of {decision.on_behalf_of}."
             )
-            said[decision.on_behalf_of] = (
+            said[on_behalf_of] = (
                 f"{decision.decided_by} already {decision.outcome} this request on your behalf."
             )
         else:
-            said[decision.decided_by] = f"You already {decision.outcome} this request."
+            said[decided_by] = f"You already {decision.outcome} this request."
     return said
+
+
+def _mailbox(stored: str) -> str:
+    """A decision's stored address in canonical form (decisions store it so since 0011; an
+    earlier one as it was, lower-case)."""
+    try:
+        return emails.canonical(stored) if stored else ""
+    except emails.InvalidAddress:
+        return stored
 
 
 def _still_needed(request: ApprovalRequest) -> str:
@@ -135,7 +161,7 @@ def _still_needed(request: ApprovalRequest) -> str:
 
 
 def _matches(named: list[Assignee], email: str, groups: frozenset[str]) -> bool:
-    return any(a.email == email if a.email else a.group in groups for a in named)
+    return any(a.email_key == email if a.email_key else a.group in groups for a in named)
 
 
 def _is_named(request: ApprovalRequest, email: str, groups: frozenset[str]) -> bool:
@@ -180,7 +206,7 @@ def _named_q(email: str, groups) -> Q:
     """Requests that name the person (the SQL form of `_is_named`)."""
     assignees = Assignee.objects.filter(request=OuterRef("pk"), role=Assignee.Role.ASSIGNEE)
     escalation = Assignee.objects.filter(request=OuterRef("pk"), role=Assignee.Role.ESCALATION)
-    names_them = Q(email=email) | Q(group__in=list(groups)) if groups else Q(email=email)
+    names_them = Q(email_key=email) | Q(group__in=list(groups)) if groups else Q(email_key=email)
     return (
         ~Exists(assignees)
         | Exists(assignees.filter(names_them))
@@ -206,12 +232,12 @@ def requests_awaiting(user) -> QuerySet[ApprovalRequest]:
             delegator_email = user_email(delegator)
             may_decide |= (
                 _named_q(delegator_email, group_names(delegator))
-                & ~Q(requester_email=delegator_email)
+                & ~Q(requester_key=emails.person(delegator_email))
                 & ~_said_q(delegator_email)
             )
     return (
         ApprovalRequest.objects.filter(open_q())
-        .exclude(requester_email=email)
+        .exclude(requester_key=emails.person(email))
         .exclude(_said_q(email))
         .filter(may_decide)
         .prefetch_related("assignees")
@@ -240,25 +266,25 @@ def deciders(request: ApprovalRequest, role: str | None = None) -> list[Decider]
     if not request.is_open:
         return []
     said = set(_had_their_say(request))
-    candidates = _approvers().exclude(decider_email=request.requester_email.lower())
     considered = [
         a
         for a in request.assignees.all()
         if (a.role == role if role else a.role == Assignee.Role.ASSIGNEE or request.is_escalated)
     ]
+    candidates = _approvers()
     if role or any(a.role == Assignee.Role.ASSIGNEE for a in considered):
         # Only those named can be; narrow in SQL before the exact rule below.
-        emails = [a.email for a in considered if a.email]
-        groups = [a.group for a in considered if a.group]
-        candidates = candidates.filter(
-            Q(decider_email__in=emails) | Q(groups__name__in=groups)
-        ).distinct()
-    named = [
-        person
-        for person in candidates
-        if person.decider_email not in said
-        and _named_by(request, person.decider_email, group_names(person), role)
-    ]
+        candidates = _named_only(candidates, considered)
+    named = []
+    for person in candidates:
+        email = user_email(person)
+        if (
+            email
+            and email not in said
+            and not asked_for(request, email)
+            and _named_by(request, email, group_names(person), role)
+        ):
+            named.append(person)
     found = {person.pk for person in named}
     result = [Decider(person) for person in named]
     standing_in = (
@@ -274,12 +300,20 @@ def deciders(request: ApprovalRequest, role: str | None = None) -> list[Decider]
             delegate.pk not in found
             and email
             and email not in said
-            and email != request.requester_email.lower()
+            and not asked_for(request, email)
             and may_approve_at_all(delegate)
         ):
             found.add(delegate.pk)
             result.append(Decider(delegate, on_behalf_of=user_email(delegation.delegator)))
     return sorted(result, key=lambda decider: decider.email.lower())
+
+
+# An account e-mail in this shape, lower-cased and trimmed in SQL, is already its canonical form
+# (plain ASCII dot-atom at plain ASCII labels), so SQL may compare it with a canonical form. The
+# few accounts with any other e-mail are kept by every narrowing below and compared in Python.
+PLAIN_EMAIL_REGEX = (
+    r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[a-z0-9-]+(\.[a-z0-9-]+)*$"
+)
 
 
 def _approvers() -> QuerySet:
@@ -293,6 +327,35 @@ def _approvers() -> QuerySet:
         .prefetch_related("groups")
         .order_by("pk")
     )
+
+
+def _mailbox_may_be(mailboxes) -> Q:
+    """Accounts (annotated `decider_email`) whose e-mail may be one of `mailboxes` (canonical):
+    those equal in SQL, and those SQL cannot tell; Python then compares `user_email`."""
+    return Q(decider_email__in=list(mailboxes)) | ~Q(decider_email__regex=PLAIN_EMAIL_REGEX)
+
+
+def _named_only(candidates: QuerySet, named: list[Assignee]) -> QuerySet:
+    """`candidates` narrowed to those `named` could name: by mailbox or by group."""
+    mailboxes = [a.email_key for a in named if a.email_key]
+    groups = [a.group for a in named if a.group]
+    return candidates.filter(_mailbox_may_be(mailboxes) | Q(groups__name__in=groups)).distinct()
+
+
+def accounts_with_email(address: str) -> list:
+    """The active accounts whose e-mail is the mailbox `address` names, oldest first; none when
+    `address` has no canonical form."""
+    try:
+        mailbox = emails.canonical(address)
+    except emails.InvalidAddress:
+        return []
+    accounts = (
+        get_user_model()
+        .objects.annotate(decider_email=Lower(Trim("email")))
+        .filter(_mailbox_may_be([mailbox]), is_active=True)
+        .order_by("pk")
+    )
+    return [account for account in accounts if user_email(account) == mailbox]
 
 
 def _named_by(request: ApprovalRequest, email: str, groups, role: str | None) -> bool:
@@ -316,13 +379,32 @@ def possible_decider_count(
     escalation_groups: list[str],
 ) -> int:
     """How many people could ever decide a request registered with these names (delegates not
-    counted: a delegate decides for someone already counted)."""
-    people = _approvers().exclude(decider_email=requester_email.lower())
-    if assignee_emails or assignee_groups:
-        emails = assignee_emails + escalation_emails
-        groups = assignee_groups + escalation_groups
-        people = people.filter(Q(decider_email__in=emails) | Q(groups__name__in=groups))
-    return people.values("pk").distinct().count()
+    counted: a delegate decides for someone already counted). The addresses must have a
+    canonical form (registration checked them)."""
+    requester = emails.person(requester_email)
+    people = _approvers()
+    mailboxes = {emails.canonical(e) for e in assignee_emails + escalation_emails}
+    groups = set(assignee_groups + escalation_groups)
+    named = bool(assignee_emails or assignee_groups)
+    if named:
+        people = people.filter(_mailbox_may_be(mailboxes) | Q(groups__name__in=groups)).distinct()
+    count = 0
+    for person in people:
+        email = user_email(person)
+        if not email or emails.person(email) == requester:
+            continue
+        if not named or email in mailboxes or group_names(person) & groups:
+            count += 1
+    return count
+
+
+def requests_of_caller(caller: str) -> QuerySet[ApprovalRequest]:
+    """The requests an API caller may read, cancel and register again: those it registered.
+
+    `caller` is `callers.Caller.name`: an invoker's canonical e-mail, or "api-token" for every
+    holder of the static token. To any other caller they do not exist (README, "API").
+    """
+    return ApprovalRequest.objects.filter(registered_by=caller)
 
 
 AUDIT_PERMISSION = "approvals.view_auditevent"
@@ -349,7 +431,7 @@ def requests_visible(user) -> QuerySet[ApprovalRequest]:
     email = user_email(user)
     if not email:
         return ApprovalRequest.objects.none()
-    visible = Q(requester_email=email) | _said_q(email)
+    visible = Q(requester_key=emails.person(email)) | _said_q(email)
     if may_approve_at_all(user):
         visible |= _named_q(email, group_names(user))
         for delegation in _delegations_to(user):

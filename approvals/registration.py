@@ -17,7 +17,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from . import permissions
+from . import emails, permissions
 from .delivery import callback_url_problem
 
 MAX_TITLE = 200
@@ -236,7 +236,8 @@ def _email(value) -> str:
         raise ValueError(f"At most {MAX_EMAIL} characters.")
     try:
         validate_email(email)
-    except ValidationError:
+        emails.canonical(email)  # the form people are compared in (approvals.emails)
+    except (ValidationError, emails.InvalidAddress):
         raise ValueError("Must be an e-mail address.") from None
     return email.lower()
 

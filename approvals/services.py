@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import delivery, notifications, permissions
+from . import delivery, emails, notifications, permissions
 from .models import (
     ApprovalRequest,
     Assignee,
@@ -32,6 +32,10 @@ class DecisionRefused(Exception):
     """The decision was not taken; the message says why, for the person who tried."""
 
 
+class CallbackUrlTaken(Exception):
+    """Another API caller registered this callback URL: its request is not this caller's."""
+
+
 class AlreadyDecided(Exception):
     """A cancel came too late: the request was decided."""
 
@@ -47,7 +51,8 @@ class Registered:
 
 
 def register(registration: Registration, caller: str) -> Registered:
-    """Store a pending approval, or find the one already registered for this callback URL.
+    """Store a pending approval, or find the one this caller already registered for this
+    callback URL; raise CallbackUrlTaken when another caller did.
 
     Workflows retries its HTTP calls, so the same registration may arrive twice (even at once);
     the unique callback URL makes the second one find the first. The insert is tried first and a
@@ -63,6 +68,7 @@ def register(registration: Registration, caller: str) -> Registered:
                 callback_url=registration.callback_url,
                 title=registration.title,
                 requester_email=registration.requester_email,
+                requester_key=emails.person(registration.requester_email),
                 amount=registration.amount,
                 currency=registration.currency,
                 description=registration.description,
@@ -87,10 +93,13 @@ def register(registration: Registration, caller: str) -> Registered:
             )
     except IntegrityError:
         # The same registration was stored before (or by another copy committing first).
-        existing = ApprovalRequest.objects.filter(callback_url=registration.callback_url).first()
-        if existing is None:
-            raise
-        return Registered(existing, created=False)
+        url = registration.callback_url
+        existing = permissions.requests_of_caller(caller).filter(callback_url=url).first()
+        if existing is not None:
+            return Registered(existing, created=False)
+        if ApprovalRequest.objects.filter(callback_url=url).exists():
+            raise CallbackUrlTaken() from None
+        raise
     logger.info(
         "Registered approval request %s",
         request.pk,
@@ -100,19 +109,23 @@ def register(registration: Registration, caller: str) -> Registered:
 
 
 def _assignees(request: ApprovalRequest, registration: Registration) -> list[Assignee]:
+    """The rows naming who decides; two spellings of one mailbox in a role are one row."""
     role = Assignee.Role
-    return [
-        *(Assignee(request=request, email=e) for e in registration.assignees),
-        *(Assignee(request=request, group=g) for g in registration.assignee_groups),
-        *(
-            Assignee(request=request, role=role.ESCALATION, email=e)
-            for e in registration.escalate_to_emails
-        ),
-        *(
-            Assignee(request=request, role=role.ESCALATION, group=g)
-            for g in registration.escalate_to_groups
-        ),
+    named = [
+        *((role.ASSIGNEE, e, "") for e in registration.assignees),
+        *((role.ASSIGNEE, "", g) for g in registration.assignee_groups),
+        *((role.ESCALATION, e, "") for e in registration.escalate_to_emails),
+        *((role.ESCALATION, "", g) for g in registration.escalate_to_groups),
     ]
+    rows, seen = [], set()
+    for named_role, email, group in named:
+        key = emails.canonical(email) if email else ""
+        if (named_role, key, group) not in seen:
+            seen.add((named_role, key, group))
+            rows.append(
+                Assignee(request=request, role=named_role, email=email, email_key=key, group=group)
+            )
+    return rows
 
 
 def _registered_payload(request: ApprovalRequest, registration: Registration) -> dict:
@@ -217,10 +230,11 @@ def decide(request_id, user, outcome: str, comment: str) -> Decision:
 def cancel(request_id, caller: str) -> ApprovalRequest:
     """Close a pending request because its workflow stopped waiting; idempotent.
 
-    Raises ApprovalRequest.DoesNotExist for an unknown id and AlreadyDecided when a decision won.
+    Raises ApprovalRequest.DoesNotExist for an unknown id or another caller's request, and
+    AlreadyDecided when a decision won.
     """
     with transaction.atomic():
-        request = ApprovalRequest.objects.select_for_update().get(pk=request_id)
+        request = permissions.requests_of_caller(caller).select_for_update().get(pk=request_id)
         if request.status in (Status.CANCELLED, Status.EXPIRED):
             return request  # closed already; the workflow stopped waiting either way
         if request.status != Status.PENDING:

@@ -23,6 +23,7 @@ def baseline(request):
         callback_url=data.get("callback_url") or f"http://baseline.invalid/{uuid.uuid4()}",
         title=str(data.get("title", ""))[:200],
         requester_email=str(data.get("requester_email", "")),
+        requester_key=str(data.get("requester_email", "")).lower() or "(none)",
         registered_by="bench-baseline",
         created_at=now,
         expires_at=now + timedelta(days=1),

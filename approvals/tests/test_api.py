@@ -420,3 +420,86 @@ def test_cancel_after_a_decision_gets_409(client, register, manager):
     assert response.status_code == 409
     assert response.json()["status"] == "approved"
     assert "already approved by manager@example.com" in response.json()["error"]
+
+
+# --- Each caller sees only its own requests -----------------------------------------------------
+
+OTHER_INVOKER = "other-workflow@demo-project.iam.gserviceaccount.com"
+
+
+@pytest.fixture
+def two_invokers(approvals_settings):
+    approvals_settings.APPROVALS_ALLOWED_INVOKERS = [INVOKER, OTHER_INVOKER]
+
+
+def credentials(minter, caller):
+    """The bearer token of `caller`: "token" (the static API token) or an invoker's e-mail."""
+    return API_TOKEN if caller == "token" else minter.token(email=caller)
+
+
+# (the caller that registers, another caller)
+CALLER_PAIRS = pytest.mark.parametrize(
+    ("owner", "other"),
+    [(INVOKER, OTHER_INVOKER), ("token", INVOKER), (INVOKER, "token")],
+    ids=["invoker-and-another-invoker", "token-and-invoker", "invoker-and-token"],
+)
+
+
+@CALLER_PAIRS
+def test_another_caller_cannot_read_a_request(client, receiver, minter, two_invokers, owner, other):
+    created = post_json(client, "/api/approvals", valid_body(receiver), credentials(minter, owner))
+    path = f"/api/approvals/{created.json()['id']}"
+
+    theirs = client.get(path, headers={"Authorization": f"Bearer {credentials(minter, other)}"})
+    missing = client.get(
+        "/api/approvals/00000000-0000-0000-0000-000000000000",
+        headers={"Authorization": f"Bearer {credentials(minter, other)}"},
+    )
+    mine = client.get(path, headers={"Authorization": f"Bearer {credentials(minter, owner)}"})
+
+    assert theirs.status_code == 404
+    assert theirs.json() == missing.json()  # the same answer as for an id that does not exist
+    assert mine.status_code == 200
+
+
+@CALLER_PAIRS
+def test_another_caller_cannot_cancel_a_request(
+    client, receiver, minter, two_invokers, owner, other
+):
+    created = post_json(client, "/api/approvals", valid_body(receiver), credentials(minter, owner))
+    path = f"/api/approvals/{created.json()['id']}/cancel"
+
+    theirs = post_json(client, path, {}, credentials(minter, other))
+
+    assert theirs.status_code == 404
+    assert ApprovalRequest.objects.get().status == Status.PENDING
+    assert not AuditEvent.objects.filter(kind=AuditEvent.Kind.CANCELLED).exists()
+    assert post_json(client, path, {}, credentials(minter, owner)).status_code == 200
+
+
+@CALLER_PAIRS
+def test_another_caller_registering_the_same_callback_url_gets_409_without_the_id(
+    client, receiver, minter, two_invokers, owner, other
+):
+    first = post_json(client, "/api/approvals", valid_body(receiver), credentials(minter, owner))
+
+    again = post_json(client, "/api/approvals", valid_body(receiver), credentials(minter, other))
+
+    assert again.status_code == 409
+    assert "another caller" in again.json()["error"]
+    assert first.json()["id"] not in again.content.decode()
+    assert set(again.json()) == {"error"}
+    assert ApprovalRequest.objects.get().registered_by == (
+        "api-token" if owner == "token" else owner
+    )
+    assert AuditEvent.objects.count() == 1
+
+
+def test_an_invoker_is_one_caller_whatever_the_case_of_its_token_e_mail(client, receiver, minter):
+    created = post_json(client, "/api/approvals", valid_body(receiver), minter.token())
+    path = f"/api/approvals/{created.json()['id']}"
+    shouting = minter.token(email=INVOKER.upper())
+
+    assert client.get(path, headers={"Authorization": f"Bearer {shouting}"}).status_code == 200
+    again = post_json(client, "/api/approvals", valid_body(receiver), shouting)
+    assert (again.status_code, again.json()["id"]) == (200, created.json()["id"])

@@ -350,7 +350,7 @@ def known_ids(register, manager):
     pending, approved, rejected, cancelled, expired = (register()["id"] for _ in range(5))
     services.decide(approved, manager, "approved", "")
     services.decide(rejected, manager, "rejected", "Too much")
-    services.cancel(cancelled, "test")
+    services.cancel(cancelled, "api-token")  # the caller `register` registers as
     ApprovalRequest.objects.filter(pk=expired).update(
         expires_at=timezone.now() - timedelta(minutes=1)
     )

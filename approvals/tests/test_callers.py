@@ -1,5 +1,6 @@
 """API callers' ID tokens in production conditions: cached certs, key rotation, no token leaks."""
 
+import json
 import logging
 import threading
 import time
@@ -7,10 +8,10 @@ import time
 import pytest
 
 from approvals import google
-from approvals.models import AuditEvent
+from approvals.models import ApprovalRequest, AuditEvent
 
-from .conftest import API_TOKEN
-from .standins import SigningKey
+from .conftest import API_TOKEN, INVOKER
+from .standins import SigningKey, sign_jwt
 
 pytestmark = pytest.mark.django_db
 
@@ -120,3 +121,87 @@ def test_every_401_says_why_in_the_bearer_challenge(client, registration_body, m
     assert response["WWW-Authenticate"] == (
         'Bearer error="invalid_token", error_description="The token is for another audience."'
     )
+
+
+# --- Validly signed tokens with odd contents: always 401, never a 500 ----------------------------
+
+NESTED = b"[" * 5000 + b"]" * 5000
+
+
+def odd_token(minter, shape):
+    """A token signed with the test's real key whose claims or header are odd in `shape`."""
+    now = int(time.time())
+    key = minter.key
+    header = {"alg": "RS256", "typ": "JWT", "kid": key.key_id}
+    claims = minter.claims()
+    overrides = {
+        "iat-string": {"iat": "soon"},
+        "exp-string": {"exp": "later"},
+        "iat-list": {"iat": [now]},
+        "exp-object": {"exp": {"at": now + 3600}},
+        "exp-null": {"exp": None},
+        "iat-true": {"iat": True},
+        "exp-infinity": {"exp": float("inf")},
+        "iat-nan": {"iat": float("nan")},
+        "nbf-string": {"nbf": "now"},
+        "nbf-in-an-hour": {"nbf": now + 3600},
+        "aud-list-of-ints": {"aud": [1, 2]},
+        "aud-list": {"aud": [minter.audience]},
+        "aud-number": {"aud": 5},
+        "iss-list": {"iss": ["https://accounts.google.com"]},
+        "iss-object": {"iss": {"url": "https://accounts.google.com"}},
+        "email-number": {"email": 5},
+        "email-list": {"email": [INVOKER]},
+        "email-not-an-address": {"email": "workflow"},
+        "email-with-nul": {"email": INVOKER + "\x00"},
+        "email-lone-surrogate": {"email": "\ud800" + INVOKER},
+        "email-verified-string": {"email_verified": "true"},
+        "email-verified-one": {"email_verified": 1},
+        "sub-object": {"sub": {"id": 1}},
+        "sub-null": {"sub": None},
+    }
+    if shape in overrides:
+        return sign_jwt(key.signer, header, {**claims, **overrides[shape]})
+    raw = json.dumps(claims).encode()
+    return {
+        "payload-nested": lambda: sign_jwt(key.signer, header, NESTED),
+        "header-nested": lambda: sign_jwt(key.signer, NESTED, raw),
+        "header-kid-list": lambda: sign_jwt(key.signer, {**header, "kid": [key.key_id]}, raw),
+        "header-alg-list": lambda: sign_jwt(key.signer, {**header, "alg": ["RS256"]}, raw),
+        "payload-not-an-object": lambda: sign_jwt(key.signer, header, b"[1]"),
+        "payload-huge-number": lambda: sign_jwt(
+            key.signer, header, b'{"iat": 1' + b"0" * 5000 + b"}"
+        ),
+        "payload-not-utf8": lambda: sign_jwt(key.signer, header, b'{"email": "\xff"}'),
+    }[shape]()
+
+
+ODD_SHAPES = [
+    *["iat-string", "exp-string", "iat-list", "exp-object", "exp-null", "iat-true"],
+    *["exp-infinity", "iat-nan", "nbf-string", "nbf-in-an-hour"],
+    *["aud-list-of-ints", "aud-list", "aud-number", "iss-list", "iss-object"],
+    *["email-number", "email-list", "email-not-an-address", "email-with-nul"],
+    *["email-lone-surrogate", "email-verified-string", "email-verified-one"],
+    *["sub-object", "sub-null", "payload-nested", "header-nested", "header-kid-list"],
+    *["header-alg-list", "payload-not-an-object", "payload-huge-number", "payload-not-utf8"],
+]
+
+
+def test_the_odd_token_helper_signs_acceptable_tokens_when_nothing_is_odd(
+    client, registration_body, minter
+):
+    header = {"alg": "RS256", "typ": "JWT", "kid": minter.key.key_id}
+    token = sign_jwt(minter.key.signer, header, minter.claims())
+    assert register_with(client, registration_body, token).status_code == 201
+
+
+@pytest.mark.parametrize("shape", ODD_SHAPES)
+def test_a_validly_signed_token_with_odd_contents_gets_401(
+    client, registration_body, minter, shape
+):
+    response = register_with(client, registration_body, odd_token(minter, shape))
+
+    assert response.status_code == 401
+    assert response.json()["error"]
+    assert response["WWW-Authenticate"].startswith('Bearer error="invalid_token"')
+    assert not ApprovalRequest.objects.exists()

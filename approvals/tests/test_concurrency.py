@@ -97,7 +97,7 @@ def test_a_decision_racing_a_cancel_has_one_winner(register, manager, receiver):
         created = register()
         decision, cancel = at_once(
             lambda request_id=created["id"]: services.decide(request_id, manager, "approved", ""),
-            lambda request_id=created["id"]: services.cancel(request_id, "workflow"),
+            lambda request_id=created["id"]: services.cancel(request_id, "api-token"),
         )
         request = ApprovalRequest.objects.get(pk=created["id"])
         if decision[0] == "ok":

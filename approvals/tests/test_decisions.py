@@ -173,7 +173,7 @@ def test_an_expired_request_cannot_be_decided_and_shows_as_expired(client, regis
 
 def test_a_cancelled_request_is_read_only(client, register, manager):
     created = register()
-    services.cancel(created["id"], "workflow")
+    services.cancel(created["id"], "api-token")
     client.force_login(manager)
 
     page = client.get(f"/approvals/{created['id']}/").content.decode()

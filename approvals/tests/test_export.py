@@ -254,6 +254,7 @@ def test_the_export_reads_and_sends_in_batches(client, auditor, manager):
             callback_url=f"https://workflowexecutions.googleapis.com/v1/x/callbacks/{number}",
             title=f"Report {number}",
             requester_email="alice@example.com",
+            requester_key="alice@example.com",
             registered_by="api-token",
             created_at=now - datetime.timedelta(seconds=number),
             expires_at=now + datetime.timedelta(days=1),

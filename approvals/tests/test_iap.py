@@ -5,6 +5,7 @@ Assertions are ES256 JWTs signed here with a local EC key through google-auth's 
 local server publishes the public key the way https://www.gstatic.com/iap/verify/public_key does.
 """
 
+import json
 import logging
 import time
 
@@ -16,7 +17,7 @@ from approvals import iap
 from approvals.models import ApprovalRequest, IapIdentity, Status
 
 from .conftest import API_TOKEN, postgres_only
-from .standins import CertsServer, EcSigningKey, SigningKey, free_port
+from .standins import CertsServer, EcSigningKey, SigningKey, free_port, sign_jwt
 from .test_concurrency import at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -251,6 +252,64 @@ def test_an_invalid_assertion_answers_401_and_signs_nobody_in(client, assertion,
     page = response.content.decode()
     assert NOT_CONFIRMED in page and reason in page
     assert token not in page
+    assert signed_in_user(response).is_anonymous
+    assert not get_user_model().objects.exists()
+
+
+NESTED = b"[" * 5000 + b"]" * 5000
+
+
+def odd_assertion(iap_key, shape):
+    """An assertion for Carol signed with IAP's real test key, odd in `shape`."""
+    now = int(time.time())
+    header = {"alg": "ES256", "typ": "JWT", "kid": iap_key.key_id}
+    claims = {
+        "iss": iap.IAP_ISSUER,
+        "aud": IAP_AUDIENCE,
+        "sub": CAROL,
+        "email": "carol@example.com",
+        "iat": now,
+        "exp": now + 600,
+    }
+    overrides = {
+        "iat-string": {"iat": "soon"},
+        "exp-null": {"exp": None},
+        "iat-true": {"iat": True},
+        "exp-infinity": {"exp": float("inf")},
+        "nbf-in-an-hour": {"nbf": now + 3600},
+        "aud-list-of-ints": {"aud": [1, 2]},
+        "iss-list": {"iss": [iap.IAP_ISSUER]},
+        "sub-number": {"sub": 1111},
+        "sub-with-nul": {"sub": CAROL + "\x00"},
+        "sub-too-long": {"sub": "accounts.google.com:" + "1" * 300},
+        "sub-lone-surrogate": {"sub": CAROL + "\ud800"},
+        "email-number": {"email": 5},
+        "email-not-an-address": {"email": "carol@"},
+        "email-with-nul": {"email": "carol\x00@example.com"},
+        "email-lone-surrogate": {"email": "carol\ud800@example.com"},
+        "email-too-long": {"email": "carol@ex" + "\u00ad" * 300 + "ample.com"},
+    }
+    if shape in overrides:
+        return sign_jwt(iap_key.signer, header, {**claims, **overrides[shape]})
+    if shape == "payload-nested":
+        return sign_jwt(iap_key.signer, header, NESTED)
+    return sign_jwt(iap_key.signer, NESTED, json.dumps(claims).encode())  # "header-nested"
+
+
+ODD_ASSERTIONS = [
+    *["iat-string", "exp-null", "iat-true", "exp-infinity", "nbf-in-an-hour"],
+    *["aud-list-of-ints", "iss-list", "sub-number", "sub-with-nul", "sub-too-long"],
+    *["sub-lone-surrogate", "email-number", "email-not-an-address", "email-with-nul"],
+    *["email-lone-surrogate", "email-too-long", "payload-nested", "header-nested"],
+]
+
+
+@pytest.mark.parametrize("shape", ODD_ASSERTIONS)
+def test_a_validly_signed_assertion_with_odd_contents_answers_401(client, iap_key, shape):
+    response = through_iap(client, "/", odd_assertion(iap_key, shape))
+
+    assert response.status_code == 401
+    assert NOT_CONFIRMED in response.content.decode()
     assert signed_in_user(response).is_anonymous
     assert not get_user_model().objects.exists()
 

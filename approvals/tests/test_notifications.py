@@ -429,7 +429,7 @@ def test_a_link_stops_working_once_the_request_is_cancelled(
     client, register, manager, mailoutbox, receiver
 ):
     created = register()
-    services.cancel(created["id"], "workflow")
+    services.cancel(created["id"], "api-token")
     client.force_login(manager)
 
     assert_refused(

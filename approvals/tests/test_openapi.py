@@ -345,9 +345,17 @@ def test_201_then_200_for_the_same_callback_url(client, registration_body, minte
     first = post(client, "/api/approvals", body, token=minter.token())
     assert first.status_code == 201
     created = check_answer(first)
-    again = post(client, "/api/approvals", {**body, "title": "Changed"})
+    again = post(client, "/api/approvals", {**body, "title": "Changed"}, token=minter.token())
     assert again.status_code == 200
     assert check_answer(again) == created
+
+
+def test_409_for_the_same_callback_url_from_another_caller(client, registration_body, minter):
+    body = registration_body()
+    assert post(client, "/api/approvals", body, token=minter.token()).status_code == 201
+    taken = post(client, "/api/approvals", body)  # the static token: another caller
+    assert taken.status_code == 409
+    assert set(check_answer(taken)) == {"error"}
 
 
 def test_200_for_a_registration_already_decided_carries_its_status_now(

@@ -337,6 +337,9 @@ SHAPES = [
     "delegated, expired delegation",
     "delegation chain",
     "closed",
+    "requester under another spelling",
+    "assignees under other spellings",
+    "delegate is the requester under another spelling",
 ]
 
 
@@ -350,6 +353,8 @@ def test_the_page_the_inbox_the_mail_and_visibility_agree_for_every_user(
         make_user(name)
     make_user("nora", approver=False)
     make_user("alice")  # the requester
+    make_user("zed", email='"Zed"@ｅxample.com')  # an account e-mail SQL cannot compare
+    make_user("alice2", email="Alice+Work@Example.com")  # the requester's sub-address
     now = timezone.now()
 
     def delegation(delegator, delegate, starts=-1, ends=1):
@@ -383,11 +388,24 @@ def test_the_page_the_inbox_the_mail_and_visibility_agree_for_every_user(
         "delegated, expired delegation": {"assignees": ["anna@example.com"]},
         "delegation chain": {"assignees": ["anna@example.com"]},
         "closed": {},
+        "requester under another spelling": {"requester_email": '"Alice+Trip"@ｅxample.com'},
+        "assignees under other spellings": {
+            "assignees": ['"Anna"@EXAMPLE.com', "ben+x@example.com", "zed@example.com"],
+            "escalate_to": ["CARL@ｅxample.com"],
+            "escalate_after_seconds": 60,
+        },
+        "delegate is the requester under another spelling": {
+            "requester_email": "carl+trip@example.com",
+            "assignees": ["anna@example.com", "dora@example.com"],
+        },
     }[shape]
-    created = register(requester_email="alice@example.com", **fields)
+    created = register(**{"requester_email": "alice@example.com", **fields})
     request_id = created["id"]
-    if shape == "after escalation":
+    if shape in ("after escalation", "assignees under other spellings"):
         ApprovalRequest.objects.filter(pk=request_id).update(escalates_at=now)
+    if shape == "delegate is the requester under another spelling":
+        delegation("anna", "carl")
+        delegation("dora", "zed")
     if shape == "one of two approved":
         services.decide(request_id, user("carl"), "approved", "")
     if shape == "delegated":
@@ -420,17 +438,34 @@ def test_the_page_the_inbox_the_mail_and_visibility_agree_for_every_user(
     assert may == mailed, shape
 
     expected = {
-        "open": {"anna": "", "ben": "", "carl": "", "dora": "", "fiona": "", "felix": ""},
+        "open": {
+            **{"anna": "", "ben": "", "carl": "", "dora": "", "fiona": "", "felix": ""},
+            "zed": "",
+        },
         "group": {"fiona": "", "felix": ""},
         "group and e-mail": {"anna": "", "fiona": "", "felix": ""},
         "before escalation": {"anna": ""},
         "after escalation": {"anna": "", "ben": "", "fiona": "", "felix": ""},
-        "one of two approved": {"anna": "", "ben": "", "dora": "", "fiona": "", "felix": ""},
+        "one of two approved": {
+            **{"anna": "", "ben": "", "dora": "", "fiona": "", "felix": ""},
+            "zed": "",
+        },
         "delegated": {"anna": "", "carl": "anna@example.com"},
         "delegated, delegator approved": {"ben": "", "dora": "ben@example.com"},
         "delegated, expired delegation": {"anna": ""},
         "delegation chain": {"anna": "", "carl": "anna@example.com"},
         "closed": {},
+        "requester under another spelling": {
+            **{"anna": "", "ben": "", "carl": "", "dora": "", "fiona": "", "felix": ""},
+            "zed": "",
+        },
+        # ben+x@ is not ben@'s mailbox; zed@ is zed's (his account's e-mail is another spelling).
+        "assignees under other spellings": {"anna": "", "zed": "", "carl": ""},
+        "delegate is the requester under another spelling": {
+            "anna": "",
+            "dora": "",
+            "zed": "dora@example.com",
+        },
     }[shape]
     assert may == expected
 

@@ -230,7 +230,7 @@ def test_closed_requests_get_neither_reminders_nor_escalations(
     if ending == "decided":
         services.decide(created["id"], team["manager"], "approved", "")
     elif ending == "cancelled":
-        services.cancel(created["id"], "workflow")
+        services.cancel(created["id"], "api-token")
     else:
         move(created["id"], created_at=past - 3 * DAY, expires_at=past)
         if ending == "expiry recorded":
