@@ -339,7 +339,7 @@ def test_the_migration_gives_every_stored_request_and_assignee_its_canonical_for
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
 
-    before = ("approvals", "0010_first_notice_outbox")
+    before = ("approvals", "0012_remove_sign_in_throttle")
     call_command("migrate", *before, verbosity=0)
     old = MigrationExecutor(connection).loader.project_state(before).apps
     now = _now()

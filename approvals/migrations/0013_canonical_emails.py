@@ -44,7 +44,7 @@ def fill_keys(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("approvals", "0010_first_notice_outbox"),
+        ("approvals", "0012_remove_sign_in_throttle"),
     ]
 
     operations = [

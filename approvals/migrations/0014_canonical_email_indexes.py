@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("approvals", "0011_canonical_emails"),
+        ("approvals", "0013_canonical_emails"),
     ]
 
     operations = [
