@@ -16,8 +16,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
-from . import audit, permissions, services
+from . import audit, details, permissions, services
 from .delivery import iso_utc
 from .models import (
     ApprovalRequest,
@@ -30,6 +31,7 @@ from .models import (
     expired_q,
     open_q,
 )
+from .templatetags.approvals_display import details_table
 
 
 class ReadOnly:
@@ -234,7 +236,7 @@ class ApprovalRequestAdmin(ReadOnly, CsvExport, admin.ModelAdmin):
         "amount",
         "currency",
         "description",
-        "details",
+        "shown_details",
         "external_id",
         "registered_by",
         "shown_status",
@@ -266,7 +268,7 @@ class ApprovalRequestAdmin(ReadOnly, CsvExport, admin.ModelAdmin):
                     "currency",
                     "external_id",
                     "description",
-                    "details",
+                    "shown_details",
                 ]
             },
         ),
@@ -302,7 +304,8 @@ class ApprovalRequestAdmin(ReadOnly, CsvExport, admin.ModelAdmin):
     actions = ["retry_callback_now"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("decisions")
+        # The details are read apart (`shown_details`), as the request page reads them.
+        return super().get_queryset(request).defer("details").prefetch_related("decisions")
 
     def has_retry_callback_permission(self, request):
         return request.user.has_perm("approvals.retry_callback_approvalrequest")
@@ -334,6 +337,16 @@ class ApprovalRequestAdmin(ReadOnly, CsvExport, admin.ModelAdmin):
     @admin.display(description="status", ordering="status")
     def shown_status(self, obj):
         return obj.get_effective_status_display()
+
+    @admin.display(description="details")
+    def shown_details(self, obj):
+        """The details as the request page shows them (within its caps), and the whole as JSON;
+        Django's own display of a JSONField would serialize any depth, and fail on it."""
+        return format_html(
+            '{}<p><a href="{}">The details as JSON</a></p>',
+            details_table(details.readable(obj.pk)),
+            reverse("approvals:details-json", args=[obj.pk]),
+        )
 
     @admin.display(description="callback", ordering="delivery_status")
     def callback(self, obj):

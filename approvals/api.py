@@ -103,7 +103,12 @@ def _json_body(request):
     if len(body) > MAX_BODY_BYTES:
         return None, error(413, f"The body must be at most {MAX_BODY_BYTES // 1024} KiB.")
     try:
-        return json.loads(body, parse_constant=_reject_constant), None
+        # Decoded as json.loads decodes bytes, so that the depth is checked on the same text.
+        text = body.decode(json.detect_encoding(body), "surrogatepass")
+        registration.check_depth(text)
+        return json.loads(text, parse_constant=_reject_constant), None
+    except registration.InvalidRegistration as invalid:
+        return None, error(400, invalid.message, invalid.errors)
     except (ValueError, RecursionError) as problem:
         return None, error(400, f"The body is not valid JSON: {str(problem)[:200]}")
 

@@ -54,6 +54,10 @@ ATTEMPT_LEASE = timedelta(minutes=10)
 
 def callback_url_problem(url: str) -> str | None:
     """Why `url` is not an acceptable callback URL, or None when it is."""
+    # Whitespace and control characters: urlsplit drops tabs and line breaks that requests then
+    # sends (as %09...), so the URL checked would not be the URL called.
+    if re.search(r"[\s\x00-\x1f\x7f-\x9f]", url):
+        return "Must not contain spaces or control characters."
     prefixes = settings.APPROVALS_CALLBACK_URL_PREFIXES
     if not any(url.startswith(prefix) for prefix in prefixes):
         return "Must start with an allowed prefix: " + ", ".join(prefixes) + "."

@@ -4,10 +4,21 @@ import uuid
 
 from django import forms
 
-from . import inbox, permissions
+from . import inbox, permissions, text
 from .models import Outcome, Status
 
 MAX_COMMENT = 5000
+
+
+def characters(problem):
+    """A form validator for one of `approvals.text`'s rules (one line, or free text)."""
+
+    def validate(value):
+        found = problem(value)
+        if found:
+            raise forms.ValidationError(found)
+
+    return validate
 
 
 class DecisionForm(forms.Form):
@@ -18,6 +29,7 @@ class DecisionForm(forms.Form):
         label="Comment",
         required=False,
         max_length=MAX_COMMENT,
+        validators=[characters(text.multi_line_problem)],
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text="Required when you reject; the workflow receives it.",
     )
@@ -83,6 +95,7 @@ class BulkDecisionForm(forms.Form):
         label="Comment for all selected",
         required=False,
         max_length=MAX_COMMENT,
+        validators=[characters(text.multi_line_problem)],
         widget=forms.Textarea(attrs={"rows": 2}),
     )
     confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
@@ -143,6 +156,7 @@ class DelegationForm(forms.Form):
         label="Note",
         required=False,
         max_length=200,
+        validators=[characters(text.one_line_problem)],
         help_text="Optional, for your delegate: why, or what to watch for.",
     )
 

@@ -4,6 +4,7 @@
 `InvalidRegistration` with one message list per field, the shape the API answers with a 400. Every
 value a caller can send is either accepted as valid data or refused here, so nothing malformed
 reaches the database (PostgreSQL refuses NUL characters, for instance, with a 500 if unchecked).
+`check_depth()` runs before the body is parsed at all (see `MAX_DEPTH`).
 """
 
 import json
@@ -17,7 +18,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from . import emails, permissions
+from . import emails, nesting, permissions, text
 from .delivery import callback_url_problem
 
 MAX_TITLE = 200
@@ -25,6 +26,10 @@ MAX_EMAIL = 254  # RFC 5321's limit on a forward path, and the column's size
 MAX_CALLBACK_URL = 2000
 MAX_DESCRIPTION = 10_000
 MAX_DETAILS_BYTES = 64 * 1024
+# Levels of objects and lists a field may nest, the field's own value included (details holding
+# line items use three). Python's JSON parser and encoder recurse once per level and fail some
+# way below a thousand; pages show all of these levels (`approvals_display.SHOWN_DEPTH`).
+MAX_DEPTH = 10
 MAX_EXTERNAL_ID = 200
 MAX_ASSIGNEES = 100
 MAX_GROUPS = 20
@@ -84,6 +89,19 @@ class InvalidRegistration(Exception):
         self.errors = errors
 
 
+def check_depth(body: str) -> None:
+    """Refuse a body whose fields nest deeper than `MAX_DEPTH`, before `json.loads` recurses
+    into it; the field is named when the body is an object."""
+    try:
+        nesting.check(body, MAX_DEPTH + 1)  # the body's own object is one more level
+    except nesting.TooDeep as deep:
+        message = f"Nested too deeply: at most {MAX_DEPTH} levels of objects and lists."
+        raise InvalidRegistration(
+            {deep.key: [message]} if deep.key is not None else {},
+            "The request body is not valid: " + message[0].lower() + message[1:],
+        ) from None
+
+
 def parse(data) -> Registration:
     if not isinstance(data, dict):
         raise InvalidRegistration({}, "The request body must be a JSON object.")
@@ -109,7 +127,7 @@ def parse(data) -> Registration:
     requester_email = check("requester_email", _email, required=True)
     amount = check("amount", _amount)
     currency = check("currency", _currency)
-    description = check("description", _text(MAX_DESCRIPTION))
+    description = check("description", _text(MAX_DESCRIPTION, multi_line=True))
     details = check("details", _details)
     assignees = check("assignees", _assignees)
     external_id = check("external_id", _text(MAX_EXTERNAL_ID))
@@ -192,36 +210,32 @@ def _check_groups_exist(named: dict[str, list[str]], errors) -> None:
             errors[name] = ["No such group: " + ", ".join(unknown) + "."]
 
 
-def _string(value) -> str:
+def _string(value, problem=text.one_line_problem) -> str:
+    """A string whose characters `problem` accepts (one line, by default)."""
     if not isinstance(value, str):
         raise ValueError("Must be a string.")
-    _check_storable(value)
+    found = problem(value)
+    if found:
+        raise ValueError(found)
     return value
 
 
-def _check_storable(value: str) -> None:
-    if "\x00" in value:
-        raise ValueError("Must not contain NUL characters.")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("Must be valid Unicode (no lone surrogates).") from None
+def _text(max_length: int, required: bool = False, multi_line: bool = False):
+    problem = text.multi_line_problem if multi_line else text.one_line_problem
 
-
-def _text(max_length: int, required: bool = False):
     def parse_text(value) -> str:
-        text = _string(value).strip()
-        if required and not text:
+        stripped = _string(value, problem).strip()
+        if required and not stripped:
             raise ValueError("Must not be empty.")
-        if len(text) > max_length:
+        if len(stripped) > max_length:
             raise ValueError(f"At most {max_length:,} characters.")
-        return text
+        return stripped
 
     return parse_text
 
 
 def _callback_url(value) -> str:
-    url = _string(value).strip()
+    url = _string(value, text.storable_problem)
     if len(url) > MAX_CALLBACK_URL or not url.isascii():
         raise ValueError(f"Must be an ASCII URL of at most {MAX_CALLBACK_URL:,} characters.")
     problem = callback_url_problem(url)
@@ -276,30 +290,33 @@ def _currency(value) -> str:
 def _details(value) -> dict:
     if not isinstance(value, dict):
         raise ValueError("Must be a JSON object.")
+    _check_json(value)
     try:
         serialized = json.dumps(value, ensure_ascii=False, allow_nan=False)
-    except (ValueError, RecursionError):
-        raise ValueError(
-            "Must be plain JSON (no NaN or Infinity, not nested too deeply)."
-        ) from None
-    _check_strings(value)
+    except ValueError:
+        raise ValueError("Must be plain JSON (no NaN or Infinity).") from None
     if len(serialized.encode("utf-8")) > MAX_DETAILS_BYTES:
         raise ValueError(f"At most {MAX_DETAILS_BYTES // 1024} KiB once serialized.")
     return value
 
 
-def _check_strings(value) -> None:
-    """Every key and string in a JSON value must be storable (json.dumps bounded the depth)."""
-    pending = [value]
+def _check_json(value) -> None:
+    """Every key and string in a JSON value must be storable, and it nests at most `MAX_DEPTH`
+    levels (checked without recursion, before json.dumps would recurse)."""
+    pending = [(value, 1)]
     while pending:
-        item = pending.pop()
+        item, depth = pending.pop()
         if isinstance(item, str):
-            _check_storable(item)
-        elif isinstance(item, dict):
-            pending.extend(item.keys())
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
+            problem = text.storable_problem(item)
+            if problem:
+                raise ValueError(problem)
+        elif isinstance(item, (dict, list)):
+            if depth > MAX_DEPTH:
+                raise ValueError(
+                    f"Nested too deeply: at most {MAX_DEPTH} levels of objects and lists."
+                )
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
 
 
 def _assignees(value) -> list[str]:

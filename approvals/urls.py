@@ -9,6 +9,7 @@ app_name = "approvals"
 urlpatterns = [
     path("", views.inbox, name="inbox"),
     path("approvals/<uuid:request_id>/", views.detail, name="detail"),
+    path("approvals/<uuid:request_id>/details.json", views.details_json, name="details-json"),
     path("approvals/<uuid:request_id>/decide", views.decide, name="decide"),
     path("approvals/bulk-decide", views.bulk_decide, name="bulk-decide"),
     path("delegations/", views.delegations, name="delegations"),

@@ -7,15 +7,15 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from . import details, notifications, permissions, services
 from . import inbox as inbox_queries
-from . import notifications, permissions, services
 from .forms import BulkDecisionForm, DecisionForm, DelegationForm, InboxForm
 from .models import (
     ApprovalRequest,
@@ -88,8 +88,10 @@ def inbox(request):
 
 
 def _visible_request(user, request_id) -> ApprovalRequest:
+    # The details are read apart, as `details.readable` reads them: whatever their depth.
     found = (
         ApprovalRequest.objects.filter(pk=request_id)
+        .defer("details")
         .prefetch_related("assignees", "decisions")
         .first()
     )
@@ -107,6 +109,7 @@ def _render_detail(request, approval, form=None, status=200):
         "approvals/detail.html",
         {
             "approval": approval,
+            "details": details.readable(approval.pk),
             "refusal": capacity.refusal,
             "on_behalf_of": capacity.on_behalf_of,
             "form": form or DecisionForm(),
@@ -131,6 +134,17 @@ def _timeline(approval) -> list:
 @login_required
 def detail(request, request_id):
     return _render_detail(request, _visible_request(request.user, request_id))
+
+
+@login_required
+@require_GET
+def details_json(request, request_id):
+    """A request's whole details as JSON, for what its page leaves out; seen by whoever may see
+    the page (the API's callers have them already: they sent them)."""
+    _visible_request(request.user, request_id)
+    response = HttpResponse(details.as_text(request_id), content_type="application/json")
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @login_required

@@ -4,7 +4,9 @@ import json
 
 import pytest
 
+from approvals import registration
 from approvals.models import ApprovalRequest, AuditEvent, Status
+from approvals.registration import MAX_DEPTH
 
 from .conftest import API_TOKEN, AUDIENCE, INVOKER
 from .standins import SigningKey
@@ -503,3 +505,122 @@ def test_an_invoker_is_one_caller_whatever_the_case_of_its_token_e_mail(client, 
     assert client.get(path, headers={"Authorization": f"Bearer {shouting}"}).status_code == 200
     again = post_json(client, "/api/approvals", valid_body(receiver), shouting)
     assert (again.status_code, again.json()["id"]) == (200, created.json()["id"])
+
+
+# --- Nesting depth and control characters at the door -------------------------------------
+
+
+def nested_json(levels: int) -> str:
+    """JSON text of objects nested `levels` deep (`{}` alone is one level)."""
+    return '{"a": ' * (levels - 1) + "{}" + "}" * (levels - 1)
+
+
+def with_raw_field(receiver, name: str, raw: str) -> str:
+    """A valid registration body's text, with the field `name` holding the JSON text `raw`."""
+    body = json.dumps({key: value for key, value in valid_body(receiver).items() if key != name})
+    return body[:-1] + f', "{name}": {raw}' + "}"
+
+
+@pytest.mark.parametrize("levels", [MAX_DEPTH + 1, 100, 926, 927, 950, 2_000, 30_000])
+@pytest.mark.parametrize("field", ["details", "assignees", "description"])
+def test_fields_nested_deeper_than_the_limit_are_refused_naming_the_field(
+    client, receiver, field, levels
+):
+    raw = nested_json(levels) if field != "assignees" else "[" * levels + "]" * levels
+    response = post_json(client, "/api/approvals", with_raw_field(receiver, field, raw))
+
+    assert response.status_code == 400, response.content[:300]
+    assert f"at most {MAX_DEPTH} levels" in response.json()["fields"][field][0]
+    assert not ApprovalRequest.objects.exists()
+
+
+def test_details_at_the_depth_limit_are_accepted_and_stored(client, receiver):
+    raw = nested_json(MAX_DEPTH)
+    response = post_json(client, "/api/approvals", with_raw_field(receiver, "details", raw))
+
+    assert response.status_code == 201, response.content
+    assert ApprovalRequest.objects.get().details == json.loads(raw)
+
+
+def test_the_depth_limit_also_holds_for_details_handed_to_the_parser_directly(receiver):
+    """`registration.parse` is the door whoever calls it, not only the HTTP body's pre-scan."""
+    details = {}
+    for _ in range(MAX_DEPTH):
+        details = {"a": details}
+    with pytest.raises(registration.InvalidRegistration) as refused:
+        registration.parse(valid_body(receiver, details=details))
+    assert f"at most {MAX_DEPTH} levels" in refused.value.errors["details"][0]
+
+
+@pytest.mark.parametrize(
+    "character", ["\t", "\n", "\r", "\r\n", "\x0b", "\x1b", "\x7f", "\x85", "\u2028", "\u202e"]
+)
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("title", "Team{}offsite"),
+        ("title", "Team offsite{}"),
+        ("requester_email", "alice@example.com{}"),
+        ("currency", "EUR{}"),
+        ("external_id", "EXP-{}142"),
+        ("assignees", ["manager@example.com{}"]),
+        ("assignee_groups", ["fin{}ance"]),
+        ("escalate_to", ["fin{}ance"]),
+    ],
+)
+def test_control_characters_are_refused_in_one_line_fields(
+    client, receiver, finance, field, value, character
+):
+    value = (
+        [item.format(character) for item in value]
+        if isinstance(value, list)
+        else value.format(character)
+    )
+    body = valid_body(receiver, **{field: value})
+    if field in ("assignee_groups", "escalate_to"):
+        # The group exists, so only its name's characters can be refused.
+        finance.name = value[0]
+        finance.save()
+    if field == "escalate_to":
+        body["escalate_after_seconds"] = 600
+    response = post_json(client, "/api/approvals", body)
+
+    assert response.status_code == 400, response.content
+    assert field in response.json()["fields"]
+    assert not ApprovalRequest.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        "{base}/v1/projects/p/locations/l/workflows/w/executions/e{c}/callbacks/c",
+        "{base}/v1/projects/p/locations/l/workflows/w/executions/e/callbacks/c{c}",
+        "{base}/v1/pro{c}jects/p/locations/l/workflows/w/executions/e/callbacks/c",
+        "{c}{base}/v1/projects/p/locations/l/workflows/w/executions/e/callbacks/c",
+    ],
+)
+@pytest.mark.parametrize("character", ["\t", "\n", "\r", " ", "\x00", "\x0c", "\x7f"])
+def test_whitespace_and_control_characters_in_a_callback_url_are_refused(
+    client, receiver, shape, character
+):
+    url = shape.format(base=receiver.base_url, c=character)
+    response = post_json(client, "/api/approvals", valid_body(receiver, callback_url=url))
+
+    assert response.status_code == 400, (url, response.content)
+    assert "callback_url" in response.json()["fields"]
+    assert not ApprovalRequest.objects.exists()
+
+
+def test_the_description_keeps_line_breaks_and_tabs(client, receiver):
+    text = "Two nights.\nHotel:\t1440.00\r\nTrain:\t400.50\u2028end"
+    response = post_json(client, "/api/approvals", valid_body(receiver, description=text))
+    assert response.status_code == 201, response.content
+    assert ApprovalRequest.objects.get().description == text
+
+
+@pytest.mark.parametrize("character", ["\x1b", "\x07", "\x08", "\x7f", "\x9b"])
+def test_the_description_refuses_other_control_characters(client, receiver, character):
+    body = valid_body(receiver, description=f"Two{character}nights")
+    response = post_json(client, "/api/approvals", body)
+    assert response.status_code == 400
+    assert "control characters" in response.json()["fields"]["description"][0]
