@@ -274,3 +274,19 @@ def test_an_account_without_a_password_has_nothing_to_change(make_user):
     for _ in range(PER_ACCOUNT + 1):
         assert change_password(client, "anything").status_code == 403
     assert client.get("/").status_code == 200  # nothing counted, nothing paused
+
+
+@pytest.mark.parametrize("has_password", [True, False], ids=["password", "iap-only"])
+def test_the_header_links_to_the_password_page_only_for_those_with_a_password(
+    make_user, has_password
+):
+    person = make_user("boss")
+    if not has_password:
+        person.set_unusable_password()
+        person.save()
+    client = from_client(OWNER)
+    client.force_login(person)
+
+    inbox = client.get("/").content.decode()
+
+    assert ('href="/accounts/password_change/"' in inbox) is has_password
