@@ -208,6 +208,24 @@ def register(client, registration_body):
     return post
 
 
+@pytest.fixture
+def signed_in_auditor(client, make_user):
+    """A member of "Auditors" with staff status, as the README sets them up. The group comes
+    from a data migration; a transactional test run earlier may have flushed it, hence
+    get_or_create."""
+    group, _ = Group.objects.get_or_create(name="Auditors")
+    group.permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="approvals",
+            codename__in=["view_approvalrequest", "view_decision", "view_auditevent"],
+        )
+    )
+    user = make_user("auditor", approver=False, is_staff=True)
+    user.groups.add(group)
+    client.force_login(user)
+    return user
+
+
 def decide_page(client, user, request_id, outcome="approved", comment=""):
     """`user` decides through the request page's form, confirmation included."""
     client.force_login(user)

