@@ -37,11 +37,8 @@ from bench.report import fmt
 from bench.scenarios import INVOKER, log
 
 ROOT = Path(__file__).resolve().parent.parent
-
 BIN = Path(sys.executable).parent
-
 DB_NAME = "approver_bench"
-
 PG_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
 
 FULL = {

@@ -151,9 +151,7 @@ def timed_callbacks():
 
 
 TBODY = re.compile(r"<tbody[^>]*>(.*?)</tbody>", re.DOTALL)
-
 TABLE_ROW = re.compile(r"<tr[\s>]")
-
 CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
