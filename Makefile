@@ -69,10 +69,10 @@ screenshots: $(STAMP) chromium
 # approver_bench, dropped and created) against the baselines; bench-smoke runs for seconds and
 # writes no docs.
 bench: $(STAMP)
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.driver
 
 bench-smoke: $(STAMP)
-	$(BIN)/python -m bench.run --smoke
+	$(BIN)/python -m bench.driver --smoke
 
 # Where a registration and an inbox page spend their time (pyinstrument; database approver_profile).
 profile: $(STAMP)

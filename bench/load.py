@@ -1,4 +1,4 @@
-"""The load generator, run by `bench/run.py` as a process of its own.
+"""The load generator, run by `bench/driver.py` as a process of its own.
 
 Keeps `--threads` HTTP/1.1 keep-alive connections busy with `POST --path` for `--seconds`, each
 body a fresh registration (a unique callback URL under `--callback-prefix`), and prints one JSON

@@ -14,7 +14,8 @@ import time
 import uuid
 
 from approvals.tests.standins import CertsServer, SigningKey, TokenMinter
-from bench.run import INVOKER, PG_URL, add_pending, fresh_database, make_approver
+from bench.driver import PG_URL, fresh_database
+from bench.scenarios import INVOKER, add_pending, make_approver
 
 DB_NAME = "approver_profile"
 BASE_URL = "http://127.0.0.1:9"

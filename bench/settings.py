@@ -1,6 +1,7 @@
 """Settings for `make bench` only: the production settings plus the baseline endpoint's URLs.
 
-Never deployed. The driver (`bench/run.py`) sets the environment that the production settings read.
+Never deployed. The driver (`bench/driver.py`) sets the environment that the production
+settings read.
 """
 
 from approver_site.settings import *  # noqa: F403

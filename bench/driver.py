@@ -1,0 +1,347 @@
+"""`make bench` (and `make bench-smoke`): the benchmarks of issue 8, and the processes they need.
+
+The driver starts the local stand-ins (Google's certs, the metadata server, the Workflows
+callback endpoint) in this process, a fresh PostgreSQL database `approver_bench`, and gunicorn
+with the production config; the load comes from `bench/load.py` in a process of its own. It runs
+the scenarios (`bench/scenarios.py`), prints the report (`bench/report.py`) and, in full mode,
+writes it to `docs/benchmarks.md`, keeping the page's hand-written history.
+"""
+
+import argparse
+import datetime
+import json
+import logging
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+# The stand-ins live with the tests, which import them too; the bench borrows them.
+from approvals.callback_receiver import CallbackReceiver
+from approvals.tests.standins import (
+    CertsServer,
+    MetadataServer,
+    SigningKey,
+    TokenMinter,
+    free_port,
+)
+from bench import report, scenarios
+from bench.report import fmt
+from bench.scenarios import INVOKER, log
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+DB_NAME = "approver_bench"
+PG_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
+
+FULL = {
+    "warmup": 3.0,
+    "rounds": 3,
+    "seconds": 10.0,
+    "threads": 8,
+    "callbacks": 1000,
+    "http_decisions": 200,
+    "inbox_rows": [100, 100_000],
+    "inbox_repeats": 5,
+}
+
+SMOKE = {
+    "warmup": 1.0,
+    "rounds": 1,
+    "seconds": 2.0,
+    "threads": 4,
+    "callbacks": 50,
+    "http_decisions": 20,
+    "inbox_rows": [100, 2_000],
+    "inbox_repeats": 1,
+}
+
+
+def machine(pg_version):
+    """The machine the figures were taken on: they are this machine's, not absolute."""
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = "unknown"
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    except OSError:
+        pass
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": model,
+        "memory": memory,
+        "python": platform.python_version(),
+        "postgresql": pg_version,
+        "os": platform.platform(),
+    }
+
+
+def fresh_database(name=DB_NAME):
+    """Drop and create the database, so that no earlier run's rows weigh on this one."""
+    import psycopg
+
+    with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        connection.execute(f"CREATE DATABASE {name}")
+        return connection.execute("SHOW server_version").fetchone()[0]
+
+
+def start_gunicorn(port, log_file):
+    """gunicorn with the production config, once it answers (it logs to `log_file`)."""
+    process = subprocess.Popen(  # noqa: S603 - our own command line
+        [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py"],
+        cwd=ROOT,
+        env=os.environ.copy(),
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {process.returncode}; see {log_file.name}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/openapi.json", timeout=2):
+                return process
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.2)
+    stop_gunicorn(process)
+    raise RuntimeError(f"gunicorn did not answer within 30 s; see {log_file.name}")
+
+
+def stop_gunicorn(process):
+    """Stop gunicorn gracefully, and its whole process group when it will not go."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
+
+
+def worker_pids(master_pid):
+    """The gunicorn workers, whose memory the report shows beside the master's."""
+    try:
+        children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [int(pid) for pid in children]
+
+
+def rss_kib(pid):
+    """A process's resident memory in KiB, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return None
+
+
+def run_load(port, path, token, callback_prefix, seconds, threads):
+    """One run of `bench/load.py` in a process of its own, so it takes no GIL from the driver."""
+    command = [
+        sys.executable,
+        "-m",
+        "bench.load",
+        "--port",
+        str(port),
+        "--path",
+        path,
+        "--callback-prefix",
+        callback_prefix,
+        "--seconds",
+        str(seconds),
+        "--threads",
+        str(threads),
+    ]
+    if token:
+        command += ["--token", token]
+    done = subprocess.run(  # noqa: S603 - our own command line
+        command, cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    """Every scenario against one fresh database and gunicorn; non-zero when one failed."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="a few seconds, writes no docs")
+    parser.add_argument("--skip-inbox", action="store_true")
+    args = parser.parse_args(argv)
+    config = SMOKE if args.smoke else FULL
+    started_at = datetime.datetime.now(datetime.UTC)
+    stand_ins = StandIns()
+    port = free_port()
+    production_environment(port, stand_ins)
+    gunicorn = None
+    log_file = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in finally
+        "w", prefix="bench-gunicorn-", suffix=".log", delete=False
+    )
+    try:
+        pg_version = prepare_database()
+        log(f"gunicorn on port {port} (log: {log_file.name})")
+        gunicorn = start_gunicorn(port, log_file)
+        figures = run_scenarios(config, port, stand_ins, gunicorn, args.skip_inbox)
+        stop_gunicorn(gunicorn)
+        return finish(config, args.smoke, figures, machine(pg_version), started_at)
+    finally:
+        if gunicorn is not None:
+            stop_gunicorn(gunicorn)
+        from django.db import connections
+
+        connections.close_all()
+        stand_ins.stop()
+        log_file.close()
+
+
+class StandIns:
+    """Google's certs, the metadata server and the Workflows callback endpoint, in this process."""
+
+    def __init__(self):
+        """Start the three servers; the receiver records each callback's arrival time."""
+        self.key = SigningKey("bench-key")
+        self.certs = CertsServer([self.key]).start()
+        self.metadata = MetadataServer().start()
+        # Nothing kept in memory per callback beyond the arrival times.
+        self.arrivals = {}
+        self.receiver = CallbackReceiver(
+            echo=lambda received: self.arrivals.setdefault(received.path, time.perf_counter())
+        )
+        self.receiver.start()
+
+    def stop(self):
+        """Stop the three servers."""
+        for server in (self.certs, self.metadata, self.receiver):
+            server.stop()
+
+
+def production_environment(port, stand_ins):
+    """The production settings' environment, pointed at the stand-ins instead of Google."""
+    metadata_host = f"127.0.0.1:{stand_ins.metadata.server_address[1]}"
+    for name in (
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "K_SERVICE",
+        "CLOUD_RUN_JOB",
+        "APPROVALS_API_TOKEN",
+        "APPROVALS_OIDC_AUDIENCE",
+    ):
+        os.environ.pop(name, None)
+    os.environ.update(
+        {
+            "PORT": str(port),
+            "DJANGO_SETTINGS_MODULE": "bench.settings",
+            "DATABASE_URL": f"{PG_URL}/{DB_NAME}",
+            "DJANGO_SECRET_KEY": "bench-only-secret-key-" + uuid.uuid4().hex,
+            "DJANGO_DEBUG": "off",
+            "DJANGO_SECURE_SSL_REDIRECT": "off",
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+            "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
+            "APPROVALS_BASE_URL": f"http://127.0.0.1:{port}",
+            "APPROVALS_ALLOWED_INVOKERS": INVOKER,
+            "APPROVALS_OIDC_CERTS_URL": stand_ins.certs.url,
+            "APPROVALS_CALLBACK_URL_PREFIXES": stand_ins.receiver.base_url + "/v1/",
+            "APPROVALS_CALLBACK_AUTH": "google",
+            "GCE_METADATA_HOST": metadata_host,
+            "GCE_METADATA_IP": metadata_host,
+            "GOOGLE_CLOUD_PROJECT": "demo-project",
+        }
+    )
+
+
+def prepare_database():
+    """What a deployment has before its first request: the schema, the static files, a decider."""
+    log(f"fresh database {DB_NAME}")
+    pg_version = fresh_database()
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    # The driver's own passes (notices, decisions) log a line each at INFO; the bench output
+    # is for the figures. Only this process: gunicorn logs as configured.
+    for name in ("approvals", "django"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    call_command("migrate", verbosity=0)
+    # What the Dockerfile does at build time: without the manifest, every page answers 500.
+    call_command("collectstatic", interactive=False, verbosity=0)
+    # One decider, so the e-mail pass after the registrations has someone to notify.
+    scenarios.make_approver("bench-decider", "manager@example.com")
+    return pg_version
+
+
+def run_scenarios(config, port, stand_ins, gunicorn, skip_inbox):
+    """The scenarios in their order, each on the database the one before left."""
+    s = stand_ins
+    token = TokenMinter(s.key, audience=f"http://127.0.0.1:{port}").token(email=INVOKER)
+    reg = scenarios.registration(config, port, token, s.receiver, s.certs, s.metadata, run_load)
+    memory = [(f"gunicorn worker (pid {pid})", rss_kib(pid)) for pid in worker_pids(gunicorn.pid)]
+    memory.append((f"gunicorn master (pid {gunicorn.pid})", rss_kib(gunicorn.pid)))
+
+    log(f"{config['http_decisions']} decision POSTs through gunicorn and their callbacks")
+    http_cbs = scenarios.decisions_over_http(config, port, s.receiver, s.arrivals, s.metadata)
+    log(
+        f"decision POST to callback: p50 {fmt(http_cbs['p50_ms'], 2)} ms, p99 "
+        f"{fmt(http_cbs['p99_ms'], 2)} ms; POST p50 {fmt(http_cbs['post_p50_ms'], 2)} ms; "
+        f"{http_cbs['delivered']} of {http_cbs['decisions']} arrived {http_cbs['statuses']}"
+    )
+    log(f"{config['callbacks']} decisions in process and their callbacks")
+    cbs = scenarios.callbacks(config, s.receiver, s.metadata, s.arrivals)
+    inbox_results = None
+    if not skip_inbox:
+        log("inbox at " + ", ".join(f"{n:,}" for n in config["inbox_rows"]) + " rows")
+        inbox_results = scenarios.inbox(config, port)
+    return {"reg": reg, "memory": memory, "decisions": (http_cbs, cbs), "inbox": inbox_results}
+
+
+def finish(config, smoke, figures, info, started_at):
+    """Print the report and, for a full run that did not fail, write it; the exit status."""
+    reg, decisions, inbox_results = figures["reg"], figures["decisions"], figures["inbox"]
+    text, _goals = report.report(
+        config, info, reg, figures["memory"], decisions, inbox_results, started_at
+    )
+    print()
+    print(text)
+    failures = run_failures(reg, *decisions, inbox_results)
+    for failure in failures:
+        log(failure)
+    if failures:
+        return 1
+    if not smoke:
+        page = ROOT / "docs" / "benchmarks.md"
+        page.write_text(report.with_history(text, page), encoding="utf-8")
+        log("wrote docs/benchmarks.md")
+    return 0
+
+
+def run_failures(reg, http_cbs, cbs, inbox_results):
+    """What went wrong in the run: a figure from failed requests is no figure, so it fails."""
+    failures = []
+    if reg["api"]["errors"] or reg["baseline"]["errors"] or reg["api"]["ok"] == 0:
+        failures.append("registration requests failed; see the gunicorn log")
+    if http_cbs["delivered"] != http_cbs["decisions"]:
+        failures.append(f"decision POSTs failed or no callback arrived: {http_cbs['statuses']}")
+    if cbs["delivered"] != cbs["decisions"]:
+        failures.append(f"{cbs['decisions'] - cbs['delivered']} in-process callbacks never arrived")
+    if inbox_results and any(
+        r["status"] != 200 or r["http_status"] != 200 for r in inbox_results.values()
+    ):
+        failures.append("an inbox or admin page did not answer 200; see the gunicorn log")
+    return failures
+
+
+if __name__ == "__main__":
+    sys.exit(main())
