@@ -266,7 +266,8 @@ def test_make_run_runs_the_delivery_job_beside_the_app():
     """Locally too, a callback whose first attempt failed is sent again: `make run` starts the
     delivery job in a loop next to the server, and stops it with the server."""
     dry_run = subprocess.run(
-        ["make", "--dry-run", "run"],  # noqa: S607 - make from PATH, as a developer runs it
+        # No "Entering/Leaving directory" lines when the suite itself runs under `make test`.
+        ["make", "--dry-run", "--no-print-directory", "run"],  # noqa: S607 - make from PATH
         cwd=Path(__file__).resolve().parents[2],
         capture_output=True,
         text=True,
