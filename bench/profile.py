@@ -13,8 +13,8 @@ import os
 import time
 import uuid
 
-from approvals.tests.standins import CertsServer, SigningKey, TokenMinter
 from bench.run import INVOKER, PG_URL, add_pending, fresh_database, make_approver
+from standins.google import CertsServer, SigningKey, TokenMinter
 
 DB_NAME = "approver_profile"
 BASE_URL = "http://127.0.0.1:9"

@@ -24,14 +24,9 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from approvals.callback_receiver import CallbackReceiver
-from approvals.tests.standins import (
-    CertsServer,
-    MetadataServer,
-    SigningKey,
-    TokenMinter,
-    free_port,
-)
+from standins.google import CertsServer, MetadataServer, SigningKey, TokenMinter
+from standins.http import free_port
+from standins.workflows import CallbackReceiver
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
