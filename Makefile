@@ -38,7 +38,7 @@ run: $(STAMP)
 	@# Beside the app: the stand-in callback endpoint, the delivery job every 5 s (it retries
 	@# the callbacks whose first attempt failed and records expiries, as on Google Cloud), and
 	@# the e-mail job every 5 s (the mails print in this terminal).
-	@$(RUN_ENV) $(BIN)/python manage.py callback_receiver --port $(CALLBACK_PORT) & \
+	@$(RUN_ENV) $(BIN)/python -m standins.workflows --port $(CALLBACK_PORT) & \
 	receiver=$$!; \
 	$(RUN_ENV) $(BIN)/python manage.py deliver_callbacks --loop --pause 5 --verbosity 0 & \
 	deliverer=$$!; \

@@ -23,18 +23,17 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-# The stand-ins live with the tests, which import them too; the bench borrows them.
-from approvals.callback_receiver import CallbackReceiver
-from approvals.tests.standins import (
+from bench import report, scenarios
+from bench.report import fmt
+from bench.scenarios import INVOKER, log
+from standins.google import (
     CertsServer,
     MetadataServer,
     SigningKey,
     TokenMinter,
-    free_port,
 )
-from bench import report, scenarios
-from bench.report import fmt
-from bench.scenarios import INVOKER, log
+from standins.http import free_port
+from standins.workflows import CallbackReceiver
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

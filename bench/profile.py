@@ -13,9 +13,9 @@ import os
 import time
 import uuid
 
-from approvals.tests.standins import CertsServer, SigningKey, TokenMinter
 from bench.driver import PG_URL, fresh_database
 from bench.scenarios import INVOKER, add_pending, make_approver
+from standins.google import CertsServer, SigningKey, TokenMinter
 
 DB_NAME = "approver_profile"
 BASE_URL = "http://127.0.0.1:9"

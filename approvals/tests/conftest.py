@@ -1,4 +1,4 @@
-"""Shared stand-ins and helpers for the tests.
+"""Shared fixtures and helpers for the tests; the stand-ins they start live in `standins/`.
 
 google-auth reads GCE_METADATA_HOST and GCE_METADATA_IP once, when it is first imported, so the
 metadata stand-in's port is chosen and exported here, before anything imports google.auth.
@@ -7,7 +7,7 @@ metadata stand-in's port is chosen and exported here, before anything imports go
 import os
 import tempfile
 
-from .standins import free_port
+from standins.http import free_port
 
 METADATA_PORT = free_port()
 os.environ["GCE_METADATA_HOST"] = f"127.0.0.1:{METADATA_PORT}"
@@ -25,9 +25,8 @@ from django.test import override_settings  # noqa: E402
 
 from approvals import audit  # noqa: E402
 from approvals import google as approvals_google  # noqa: E402
-from approvals.callback_receiver import CallbackReceiver  # noqa: E402
-
-from .standins import CertsServer, MetadataServer, SigningKey, TokenMinter  # noqa: E402
+from standins.google import CertsServer, MetadataServer, SigningKey, TokenMinter  # noqa: E402
+from standins.workflows import CallbackReceiver  # noqa: E402
 
 assert os.environ["GCE_METADATA_HOST"] == _gce_metadata._GCE_METADATA_HOST, (
     "google.auth was imported before the tests could point it at the metadata stand-in"

@@ -7,9 +7,9 @@ import pytest
 from approvals import registration
 from approvals.models import ApprovalRequest, AuditEvent, Status
 from approvals.registration import MAX_DEPTH
+from standins.google import SigningKey
 
 from .conftest import API_TOKEN, AUDIENCE, INVOKER
-from .standins import SigningKey
 
 pytestmark = pytest.mark.django_db
 
@@ -348,7 +348,7 @@ def test_a_wrong_static_token_is_refused_when_only_tokens_are_configured(
 
 
 def test_unreachable_certs_give_503_not_401(client, receiver, minter, approvals_settings):
-    from .standins import free_port
+    from standins.http import free_port
 
     approvals_settings.APPROVALS_OIDC_CERTS_URL = f"http://127.0.0.1:{free_port()}/certs"
     response = post_json(client, "/api/approvals", valid_body(receiver), token=minter.token())

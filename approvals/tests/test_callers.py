@@ -9,9 +9,9 @@ import pytest
 
 from approvals import google
 from approvals.models import ApprovalRequest, AuditEvent
+from standins.google import SigningKey, sign_jwt
 
 from .conftest import API_TOKEN, INVOKER
-from .standins import SigningKey, sign_jwt
 
 pytestmark = pytest.mark.django_db
 

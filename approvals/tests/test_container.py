@@ -22,10 +22,10 @@ import pytest
 import requests
 from django.conf import settings
 
-from approvals.callback_receiver import CallbackReceiver
+from standins.http import free_port
+from standins.workflows import CallbackReceiver
 
 from .conftest import API_TOKEN
-from .standins import free_port
 
 BASE_DIR = Path(settings.BASE_DIR)
 VENV_BIN = Path(sys.executable).parent

@@ -11,8 +11,7 @@ from django.utils import timezone
 
 from approvals import delivery, services
 from approvals.models import ApprovalRequest, AuditEvent, DeliveryStatus
-
-from .standins import free_port
+from standins.http import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

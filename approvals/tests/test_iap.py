@@ -15,9 +15,10 @@ from google.auth import jwt
 
 from approvals import iap
 from approvals.models import ApprovalRequest, IapIdentity, Status
+from standins.google import CertsServer, EcSigningKey, SigningKey, sign_jwt
+from standins.http import free_port
 
 from .conftest import API_TOKEN, postgres_only
-from .standins import CertsServer, EcSigningKey, SigningKey, free_port, sign_jwt
 from .test_concurrency import at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -528,7 +528,7 @@ def test_413_and_415(client, registration_body):
 def test_503_when_the_certs_cannot_be_fetched(
     client, registration_body, minter, approvals_settings
 ):
-    from .standins import free_port
+    from standins.http import free_port
 
     approvals_settings.APPROVALS_OIDC_CERTS_URL = f"http://127.0.0.1:{free_port()}/certs"
     response = post(client, "/api/approvals", registration_body(), token=minter.token())

@@ -28,8 +28,9 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.test import Client
 
+from standins.http import free_port
+
 from .conftest import API_TOKEN
-from .standins import free_port
 
 RETRY_AFTER = "30"
 FRIENDLY = "Nothing was lost"

@@ -1,10 +1,12 @@
-"""A local stand-in for the Cloud Workflows callback endpoint, for `make run` and the tests.
+"""A local stand-in for the Cloud Workflows callback endpoint, for `make run`, tests and bench.
 
 It accepts POSTs on Workflows-shaped callback paths, remembers what arrived and answers like the
 real endpoint would (200 with a small JSON body). Tests can script other answers per path.
 Never deployed: on Google Cloud the callbacks go to workflowexecutions.googleapis.com.
+`python -m standins.workflows --port 8765` serves it and prints what arrives (make run).
 """
 
+import argparse
 import json
 import socket
 import struct
@@ -12,7 +14,8 @@ import threading
 import time
 from dataclasses import dataclass
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from .http import QuietHandler, StandinServer, answer
 
 
 @dataclass
@@ -22,11 +25,9 @@ class ReceivedCallback:
     body: object
 
 
-class CallbackReceiver(ThreadingHTTPServer):
-    daemon_threads = True
-
+class CallbackReceiver(StandinServer):
     def __init__(self, host: str = "127.0.0.1", port: int = 0, echo=None):
-        super().__init__((host, port), _Handler)
+        super().__init__(_Handler, port, host)
         self.received: list[ReceivedCallback] = []
         # Tests script the answers per path, in turn: a status code, "reset" (close the
         # connection with a TCP reset), "hang" (answer nothing for `hang_seconds`, then close) or
@@ -39,13 +40,6 @@ class CallbackReceiver(ThreadingHTTPServer):
         self.holding = threading.Event()
         self.release = threading.Event()
         self.echo = echo  # called with each ReceivedCallback (make run prints it)
-        self.lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-
-    @property
-    def base_url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
 
     def callback_url(self, execution: str, callback: str = "approval") -> str:
         return (
@@ -53,26 +47,15 @@ class CallbackReceiver(ThreadingHTTPServer):
             f"/workflows/expense-approval/executions/{execution}/callbacks/{callback}"
         )
 
-    def start(self) -> "CallbackReceiver":
-        self._thread = threading.Thread(
-            target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-
     def next_answer(self, path: str) -> int | str:
         with self.lock:
             scripted = self.answers.get(path)
-            answer = scripted.pop(0) if scripted else 200
-            self.attempts.append((path, answer))
-            return answer
+            given = scripted.pop(0) if scripted else 200
+            self.attempts.append((path, given))
+            return given
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: CallbackReceiver
 
     def do_POST(self):
@@ -102,16 +85,38 @@ class _Handler(BaseHTTPRequestHandler):
                 self.server.received.append(received)
             if self.server.echo:
                 self.server.echo(received)
-        answer = json.dumps(
+        body = (
             {"executionId": self.path.split("/")[-3]}
             if status < 300
             else {"error": {"code": status, "message": "scripted failure"}}
-        ).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
+        )
+        answer(self, status, body, {"Content-Type": "application/json"})
 
-    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+
+def main(argv=None) -> None:
+    """Serve the stand-in until interrupted and print each callback that arrives (make run)."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=8765)
+    port = parser.parse_args(argv).port
+
+    def echo(received: ReceivedCallback) -> None:
+        execution = received.path.split("/executions/")[-1].split("/")[0]
+        print(
+            f"\n[workflow {execution}] callback received:\n"
+            + json.dumps(received.body, indent=2)
+            + "\n",
+            flush=True,
+        )
+
+    receiver = CallbackReceiver(port=port, echo=echo)
+    print(f"Callback stand-in listening on {receiver.base_url}/v1/...", flush=True)
+    try:
+        receiver.serve_forever()
+    except KeyboardInterrupt:
         pass
+    finally:
+        receiver.server_close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,20 +1,17 @@
-"""Local HTTP stand-ins for Google's endpoints, so google-auth's real code runs in the tests.
+"""Local stand-ins for Google's endpoints, so google-auth's real code runs in the tests and bench.
 
 * `MetadataServer`: the GCE/Cloud Run metadata server that google-auth asks for the project id
   and the service account's access token (google-auth reads GCE_METADATA_HOST/IP).
 * `CertsServer`: Google's ID-token signing certs (`APPROVALS_OIDC_CERTS_URL`), with a test key
   whose private half `TokenMinter` signs ID tokens with, through google-auth's own JWT encoder.
 
-The Workflows callback endpoint's stand-in is `approvals.callback_receiver`, shared with make run.
+The Workflows callback endpoint's stand-in is `standins.workflows`, shared with make run.
 """
 
 import base64
 import datetime
 import json
-import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -23,55 +20,12 @@ from cryptography.x509.oid import NameOID
 from google.auth import crypt, jwt
 from google.auth.crypt import es256
 
+from .http import QuietHandler, StandinServer, answer
+
 SERVICE_ACCOUNT = "approver@demo-project.iam.gserviceaccount.com"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, handler, port: int = 0):
-        super().__init__(("127.0.0.1", port), handler)
-        self.hits: dict[str, int] = {}
-        self.lock = threading.Lock()
-
-    def count(self, path: str) -> None:
-        with self.lock:
-            self.hits[path] = self.hits.get(path, 0) + 1
-
-    def start(self):
-        threading.Thread(
-            target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-        return self
-
-    def stop(self):
-        self.shutdown()
-        self.server_close()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-def _answer(handler: BaseHTTPRequestHandler, status: int, body, headers=None) -> None:
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    headers = {"Content-Type": "application/text", **(headers or {})}
-    handler.send_response(status)
-    for name, value in headers.items():
-        handler.send_header(name, value)
-    handler.send_header("Content-Length", str(len(data)))
-    handler.end_headers()
-    handler.wfile.write(data)
-
-
-class _MetadataHandler(BaseHTTPRequestHandler):
+class _MetadataHandler(QuietHandler):
     server: "MetadataServer"
 
     def do_GET(self):
@@ -79,31 +33,28 @@ class _MetadataHandler(BaseHTTPRequestHandler):
         self.server.count(path)
         flavor = {"Metadata-Flavor": "Google"}
         if self.headers.get("Metadata-Flavor") != "Google":
-            _answer(self, 403, b"Missing Metadata-Flavor header", flavor)
+            answer(self, 403, b"Missing Metadata-Flavor header", flavor)
         elif path == "/":
-            _answer(self, 200, b"ok", flavor)
+            answer(self, 200, b"ok", flavor)
         elif path == "/computeMetadata/v1/project/project-id":
-            _answer(self, 200, b"demo-project", flavor)
+            answer(self, 200, b"demo-project", flavor)
         elif path == "/computeMetadata/v1/universe/universe-domain":
-            _answer(self, 200, b"googleapis.com", flavor)
+            answer(self, 200, b"googleapis.com", flavor)
         elif path in self.server.account_paths(""):
             info = {"email": SERVICE_ACCOUNT, "aliases": ["default"], "scopes": self.server.scopes}
-            _answer(self, 200, info, {**flavor, "Content-Type": "application/json"})
+            answer(self, 200, info, {**flavor, "Content-Type": "application/json"})
         elif path in self.server.account_paths("token"):
             with self.server.lock:
                 self.server.token_fetches += 1
                 self.server.issued += 1
                 token = f"test-access-token-{self.server.issued}"
             body = {"access_token": token, "expires_in": 3599, "token_type": "Bearer"}
-            _answer(self, 200, body, {**flavor, "Content-Type": "application/json"})
+            answer(self, 200, body, {**flavor, "Content-Type": "application/json"})
         else:
-            _answer(self, 404, b"not found", flavor)
-
-    def log_message(self, format, *args):  # noqa: A002
-        pass
+            answer(self, 404, b"not found", flavor)
 
 
-class MetadataServer(_Server):
+class MetadataServer(StandinServer):
     def __init__(self, port: int = 0):
         super().__init__(_MetadataHandler, port)
         self.issued = 0
@@ -122,20 +73,17 @@ class MetadataServer(_Server):
         return f"test-access-token-{self.issued}"
 
 
-class _CertsHandler(BaseHTTPRequestHandler):
+class _CertsHandler(QuietHandler):
     server: "CertsServer"
 
     def do_GET(self):
         self.server.count(self.path)
-        _answer(
+        answer(
             self,
             200,
             self.server.certs,
             {"Content-Type": "application/json", "Cache-Control": self.server.cache_control},
         )
-
-    def log_message(self, format, *args):  # noqa: A002
-        pass
 
 
 class SigningKey:
@@ -165,7 +113,7 @@ class SigningKey:
         self.signer = crypt.RSASigner.from_string(self.private_pem, key_id=key_id)
 
 
-class CertsServer(_Server):
+class CertsServer(StandinServer):
     PATH = "/oauth2/v1/certs"
 
     def __init__(self, keys: list[SigningKey]):

@@ -1,0 +1,66 @@
+"""The one small threaded HTTP server every stand-in is built on, and a free port to put it on.
+
+Nothing of google-auth here: the tests' conftest picks the metadata stand-in's port with
+`free_port` before google.auth may be imported.
+"""
+
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class StandinServer(ThreadingHTTPServer):
+    """Serves `handler` on a thread of its own, until `stop`; counts the hits per path."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, handler, port: int = 0, host: str = "127.0.0.1"):
+        super().__init__((host, port), handler)
+        self.hits: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def count(self, path: str) -> None:
+        with self.lock:
+            self.hits[path] = self.hits.get(path, 0) + 1
+
+    def start(self):
+        threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A handler that keeps the test output and `make run`'s terminal free of access logs."""
+
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        pass
+
+
+def answer(handler: BaseHTTPRequestHandler, status: int, body, headers=None) -> None:
+    """Send `body` (bytes as they are, anything else as JSON) with its length."""
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = {"Content-Type": "application/text", **(headers or {})}
+    handler.send_response(status)
+    for name, value in headers.items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
