@@ -19,7 +19,6 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from . import audit, details, permissions, services
-from .delivery import iso_utc
 from .models import (
     ApprovalRequest,
     Assignee,
@@ -32,6 +31,7 @@ from .models import (
     open_q,
 )
 from .templatetags.approvals_display import details_table
+from .wire import iso_utc
 
 
 class ReadOnly:
