@@ -2,24 +2,16 @@
 
 Decisions and audit events are read-only here: the admin never writes to the record. What a
 changelist shows (its filters, search and dates) can be taken away as CSV, for the auditor's own
-spreadsheet or tools (`CsvExport`).
+spreadsheet or tools (`approvals/export.py`).
 """
 
-import csv
-import json
 from dataclasses import dataclass
 
 from django.contrib import admin, messages
-from django.contrib.admin.options import IncorrectLookupParameters
-from django.contrib.admin.views.main import ERROR_FLAG
-from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect, StreamingHttpResponse
-from django.urls import path, reverse
-from django.utils import timezone
+from django.urls import reverse
 from django.utils.html import format_html
 
-from . import audit, details, permissions, services
-from .delivery import iso_utc
+from . import audit, details, export, permissions, services
 from .models import (
     ApprovalRequest,
     Assignee,
@@ -76,118 +68,6 @@ class AuditEventInline(ReadOnlyInline):
     readonly_fields = fields
 
 
-# --- CSV export -------------------------------------------------------------------------------
-
-# Rows read from the database at a time: the iterator's batch, and the unit of `prefetch_related`
-# (one query for the decisions of each batch), so memory stays flat whatever the export's size.
-EXPORT_BATCH_ROWS = 2000
-# Text handed to the server at a time: one CSV line per write would cost a write per row.
-EXPORT_PIECE_CHARS = 64 * 1024
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(text: str) -> str:
-    """`text` such that a spreadsheet shows it instead of running it.
-
-    Spreadsheets read a cell starting with =, +, -, @, a tab or a carriage return as a formula,
-    and a title or comment such as "=HYPERLINK(...)" would then act when the auditor opens the
-    file. As OWASP advises ("CSV Injection"), such cells start with an apostrophe, which the
-    spreadsheet reads as "this is text" and does not show. Only text that callers and people wrote
-    goes through here; numbers, dates and states we produce never start with those characters
-    (amounts cannot be negative: a database constraint).
-    """
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
-class Echo:
-    """A pseudo-buffer for `csv.writer`: `write` hands the line back instead of keeping it
-    (Django's "Streaming large CSV files"), so nothing accumulates."""
-
-    def write(self, value):
-        return value
-
-
-def csv_pieces(header, rows):
-    """The CSV text of `header` and `rows`, in pieces of about `EXPORT_PIECE_CHARS`.
-
-    Plain UTF-8 with a header row and no byte-order mark: the files are read by scripts and audit
-    tools first (Python's csv, pandas, BigQuery), for which a BOM is part of the first column's
-    name; spreadsheets open UTF-8 CSV through their import dialog.
-    """
-    writer = csv.writer(Echo())
-    pending = [writer.writerow(header)]
-    size = len(pending[0])
-    for row in rows:
-        line = writer.writerow(row)
-        pending.append(line)
-        size += len(line)
-        if size >= EXPORT_PIECE_CHARS:
-            yield "".join(pending)
-            pending, size = [], 0
-    if pending:
-        yield "".join(pending)
-
-
-class CsvExport:
-    """An "Export CSV" link on the changelist (its template carries the changelist's query
-    string): the rows the changelist selects now, with its filters, search and date, streamed as
-    they are read so that a hundred thousand rows never sit in memory at once.
-
-    Subclasses name the file (`export_name`), its columns (`export_header`) and turn the
-    changelist's queryset into rows (`export_rows`).
-    """
-
-    export_name = ""
-    export_header: list[str] = []
-
-    def export_rows(self, queryset):
-        raise NotImplementedError
-
-    def get_urls(self):
-        opts = self.model._meta
-        export = path(
-            "export/",
-            self.admin_site.admin_view(self.export_view),
-            name=f"{opts.app_label}_{opts.model_name}_export",
-        )
-        # Ahead of the admin's own URLs, whose "<path:object_id>/" would take "export" for a key.
-        return [export, *super().get_urls()]
-
-    def export_view(self, request):
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        try:
-            # The changelist's own reading of the query string: the export selects exactly the
-            # rows the auditor was looking at (all pages of them).
-            changelist = self.get_changelist_instance(request)
-        except IncorrectLookupParameters:
-            # As the changelist does with a filter it cannot apply: back to the list, never an
-            # export of everything instead.
-            opts = self.model._meta
-            changelist_url = reverse(
-                f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_changelist"
-            )
-            return HttpResponseRedirect(f"{changelist_url}?{ERROR_FLAG}=1")
-        queryset = changelist.get_queryset(request)
-        response = StreamingHttpResponse(
-            csv_pieces(self.export_header, self.export_rows(queryset)),
-            content_type="text/csv; charset=utf-8",
-        )
-        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-        response["Content-Disposition"] = f'attachment; filename="{self.export_name}-{stamp}.csv"'
-        return response
-
-
-def _amount(value) -> str:
-    # Fixed-point always: str() of a Decimal may answer "1E+3".
-    return "" if value is None else f"{value:f}"
-
-
-def _compact_json(value) -> str:
-    # Sorted keys: equal payloads read, and diff, the same. Non-ASCII kept: the file is UTF-8.
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
-
-
 class EffectiveStatusFilter(admin.SimpleListFilter):
     """Status as people see it: a pending request past its expiry shows as expired."""
 
@@ -209,7 +89,7 @@ class EffectiveStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(ApprovalRequest)
-class ApprovalRequestAdmin(ReadOnly, CsvExport, admin.ModelAdmin):
+class ApprovalRequestAdmin(ReadOnly, export.CsvExport, admin.ModelAdmin):
     """Requests change only through the API and the decision pages, never by hand."""
 
     list_display = [
@@ -228,33 +108,6 @@ class ApprovalRequestAdmin(ReadOnly, CsvExport, admin.ModelAdmin):
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
     inlines = [AssigneeInline, DecisionInline, AuditEventInline]
-    readonly_fields = [
-        "id",
-        "callback_url",
-        "title",
-        "requester_email",
-        "amount",
-        "currency",
-        "description",
-        "shown_details",
-        "external_id",
-        "registered_by",
-        "shown_status",
-        "required_approvals",
-        "created_at",
-        "expires_at",
-        "closed_at",
-        "escalates_at",
-        "escalated_at",
-        "next_reminder_at",
-        "delivery_status",
-        "delivery_attempts",
-        "delivery_client_errors",
-        "delivery_last_status_code",
-        "delivery_last_error",
-        "delivery_next_attempt_at",
-        "delivered_at",
-    ]
     fieldsets = [
         (
             None,
@@ -300,6 +153,7 @@ class ApprovalRequestAdmin(ReadOnly, CsvExport, admin.ModelAdmin):
             },
         ),
     ]
+    readonly_fields = [name for _, section in fieldsets for name in section["fields"]]
 
     actions = ["retry_callback_now"]
 
@@ -361,78 +215,12 @@ class ApprovalRequestAdmin(ReadOnly, CsvExport, admin.ModelAdmin):
         return decision.decided_by if decision else "—"
 
     export_name = "approval-requests"
-    export_header = [
-        "request_id",
-        "external_id",
-        "title",
-        "requester_email",
-        "amount",
-        "currency",
-        "status",
-        "created_at",
-        "expires_at",
-        "closed_at",
-        "required_approvals",
-        "decision",
-        "decided_by",
-        "on_behalf_of",
-        "decided_at",
-        "comment",
-        "callback_status",
-        "callback_attempts",
-        "callback_delivered_at",
-        "callback_last_error",
-        "registered_by",
-    ]
-
-    def export_rows(self, queryset):
-        """One row per decision, the request's columns repeated, so that a request decided by
-        several people shows each of them; a request nobody decided has one row, its decision
-        columns empty. The status is the shown one (expired at once, as in the list)."""
-        requests = (
-            queryset.defer("description", "details")
-            .prefetch_related("decisions")
-            .iterator(chunk_size=EXPORT_BATCH_ROWS)
-        )
-        safe = spreadsheet_safe
-        for approval in requests:
-            request_cells = [
-                str(approval.pk),
-                safe(approval.external_id),
-                safe(approval.title),
-                safe(approval.requester_email),
-                _amount(approval.amount),
-                safe(approval.currency),
-                approval.effective_status,
-                iso_utc(approval.created_at),
-                iso_utc(approval.expires_at),
-                iso_utc(approval.closed_at),
-                approval.required_approvals,
-            ]
-            callback_cells = [
-                approval.delivery_status,
-                approval.delivery_attempts,
-                iso_utc(approval.delivered_at),
-                safe(approval.delivery_last_error),
-                safe(approval.registered_by),
-            ]
-            for decision in approval.decisions.all() or [None]:
-                decision_cells = (
-                    [
-                        decision.outcome,
-                        safe(decision.decided_by),
-                        safe(decision.on_behalf_of),
-                        iso_utc(decision.decided_at),
-                        safe(decision.comment),
-                    ]
-                    if decision
-                    else ["", "", "", "", ""]
-                )
-                yield request_cells + decision_cells + callback_cells
+    export_header = export.REQUEST_HEADER
+    export_rows = staticmethod(export.request_rows)
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnly, CsvExport, admin.ModelAdmin):
+class AuditEventAdmin(ReadOnly, export.CsvExport, admin.ModelAdmin):
     list_display = ["at", "kind", "actor", "request"]
     list_filter = ["kind", "at"]
     search_fields = ["actor", "request__title", "request__external_id", "request__id"]
@@ -451,7 +239,8 @@ class AuditEventAdmin(ReadOnly, CsvExport, admin.ModelAdmin):
     ]
 
     export_name = "audit-events"
-    export_header = ["at", "request_id", "request_title", "external_id", "kind", "actor", "payload"]
+    export_header = export.EVENT_HEADER
+    export_rows = staticmethod(export.event_rows)
 
     def changelist_view(self, request, extra_context=None):
         """The list, and whether the hash chains of the requests on this page hold."""
@@ -468,26 +257,6 @@ class AuditEventAdmin(ReadOnly, CsvExport, admin.ModelAdmin):
     def chain(self, event):
         return chain_status({event.request_id}, "of its request").message
 
-    def export_rows(self, queryset):
-        """One row per event, with the request's title and external id to read it by, and the
-        payload as compact JSON."""
-        events = (
-            queryset.select_related("request")
-            .defer("request__description", "request__details")
-            .iterator(chunk_size=EXPORT_BATCH_ROWS)
-        )
-        safe = spreadsheet_safe
-        for event in events:
-            yield [
-                iso_utc(event.at),
-                str(event.request_id),
-                safe(event.request.title),
-                safe(event.request.external_id),
-                event.kind,
-                safe(event.actor),
-                safe(_compact_json(event.payload)),
-            ]
-
 
 @dataclass(frozen=True)
 class ChainStatus:
@@ -499,7 +268,7 @@ def chain_status(request_ids: set, whose: str) -> ChainStatus:
     """Check every event of these requests (`approvals.audit`); the nightly `verify_audit`
     checks the whole log. `whose` says whose events they are; "{}" stands for how many requests."""
     events = AuditEvent.objects.filter(request_id__in=request_ids).order_by("request_id", "pk")
-    checked = audit.check(events.iterator(chunk_size=EXPORT_BATCH_ROWS))
+    checked = audit.check(events.iterator(chunk_size=export.EXPORT_BATCH_ROWS))
     if checked.broken:
         return ChainStatus(True, f"Chain broken at {checked.broken}.")
     return ChainStatus(

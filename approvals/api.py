@@ -12,24 +12,13 @@ from pathlib import Path
 
 from django.conf import settings
 from django.http import JsonResponse
-from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from . import callers, permissions, registration, services
-from .delivery import decision_list, iso_utc
+from . import callers, permissions, registration, services, wire
 from .models import ApprovalRequest
+from .wire import error
 
 MAX_BODY_BYTES = 256 * 1024
-
-
-def error(status: int, message: str, fields: dict | None = None, headers: dict | None = None):
-    body = {"error": message}
-    if fields:
-        body["fields"] = fields
-    response = JsonResponse(body, status=status)
-    for name, value in (headers or {}).items():
-        response[name] = value
-    return response
 
 
 def api_view(*methods):
@@ -59,29 +48,6 @@ def api_view(*methods):
         return wrapper
 
     return decorate
-
-
-def state(request: ApprovalRequest) -> dict:
-    """A request's state as the API answers it."""
-    decision = request.final_decision
-    return {
-        "id": str(request.pk),
-        "status": request.effective_status,
-        "url": _page_url(request),
-        "expires_at": iso_utc(request.expires_at),
-        "decided_by": decision.decided_by if decision else None,
-        "decided_at": iso_utc(decision.decided_at) if decision else None,
-        "comment": decision.comment if decision else None,
-        "on_behalf_of": (decision.on_behalf_of or None) if decision else None,
-        "required_approvals": request.required_approvals,
-        "decisions": decision_list(request),
-        "escalates_at": iso_utc(request.escalates_at),
-        "delivery": {
-            "status": request.delivery_status,
-            "attempts": request.delivery_attempts,
-            "last_error": request.delivery_last_error or None,
-        },
-    }
 
 
 def _reject_constant(name):
@@ -126,18 +92,8 @@ def approvals(request, caller):
         registered = services.register(parsed, caller.name)
     except services.CallbackUrlTaken:
         return error(409, "This callback_url is already registered by another caller.")
-    request = registered.request
-    body = {
-        "id": str(request.pk),
-        "status": request.effective_status,
-        "url": _page_url(request),
-        "expires_at": iso_utc(request.expires_at),
-    }
+    body = wire.registered(registered.request)
     return JsonResponse(body, status=201 if registered.created else 200)
-
-
-def _page_url(request: ApprovalRequest) -> str:
-    return settings.APPROVALS_BASE_URL + reverse("approvals:detail", args=[request.pk])
 
 
 def _find(request_id, caller: callers.Caller):
@@ -156,7 +112,7 @@ def approval(request, caller, request_id):
         return error(404, NO_SUCH_REQUEST)
     if found.is_expired and services.expire(found.pk, seen_by="api"):
         found = _find(request_id, caller)
-    return JsonResponse(state(found))
+    return JsonResponse(wire.state(found))
 
 
 @api_view("POST")
@@ -166,8 +122,10 @@ def cancel(request, caller, request_id):
     except ApprovalRequest.DoesNotExist:
         return error(404, NO_SUCH_REQUEST)
     except services.AlreadyDecided as decided:
-        return JsonResponse({"error": str(decided), **state(_find(request_id, caller))}, status=409)
-    return JsonResponse(state(_find(request_id, caller)))
+        return JsonResponse(
+            {"error": str(decided), **wire.state(_find(request_id, caller))}, status=409
+        )
+    return JsonResponse(wire.state(_find(request_id, caller)))
 
 
 @csrf_exempt

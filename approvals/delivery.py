@@ -5,37 +5,23 @@ callback can never be lost between the two. The first attempt runs right after t
 `services.decide`); `deliver_callbacks` sends whatever is still due. Whoever sends a callback
 claims it first, so it goes out once however many passes and processes run at the same time.
 The states and transitions are drawn in the README ("Callback delivery").
-
-This module also holds the rule for acceptable callback URLs: the app sends its Google access
-token to that URL, so a foreign URL would leak the token.
 """
 
 import logging
 import random
-import re
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
+from datetime import datetime, timedelta
 
 import requests
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from . import google
 from .models import ApprovalRequest, AuditEvent, DeliveryStatus
+from .wire import callback_body
 
 logger = logging.getLogger(__name__)
-
-# The whole path of a Workflows callback URL.
-CALLBACK_PATH_RE = re.compile(
-    r"/v1/projects/(?P<project>[A-Za-z0-9][A-Za-z0-9._:-]*)"
-    r"/locations/(?P<location>[A-Za-z0-9][A-Za-z0-9-]*)"
-    r"/workflows/(?P<workflow>[A-Za-z0-9][A-Za-z0-9_-]*)"
-    r"/executions/(?P<execution>[A-Za-z0-9][A-Za-z0-9_-]*)"
-    r"/callbacks/(?P<callback>[A-Za-z0-9][A-Za-z0-9_-]*)"
-)
 
 CONNECT_TIMEOUT_SECONDS = 3.05
 # The first attempt runs inside the manager's request, so it waits less than later ones.
@@ -50,65 +36,6 @@ ACTIVE_STATES = (DeliveryStatus.DUE, DeliveryStatus.RETRYING)
 # can last (connecting with retries, a token refresh, the POST and google-auth's retries of a 401),
 # short enough that a callback whose sender died goes out again soon.
 ATTEMPT_LEASE = timedelta(minutes=10)
-
-
-def callback_url_problem(url: str) -> str | None:
-    """Why `url` is not an acceptable callback URL, or None when it is."""
-    # Whitespace and control characters: urlsplit drops tabs and line breaks that requests then
-    # sends (as %09...), so the URL checked would not be the URL called.
-    if re.search(r"[\s\x00-\x1f\x7f-\x9f]", url):
-        return "Must not contain spaces or control characters."
-    prefixes = settings.APPROVALS_CALLBACK_URL_PREFIXES
-    if not any(url.startswith(prefix) for prefix in prefixes):
-        return "Must start with an allowed prefix: " + ", ".join(prefixes) + "."
-    parts = urlsplit(url)
-    if parts.query or parts.fragment or parts.username or parts.password:
-        return "Must not carry a query, a fragment or credentials."
-    if not CALLBACK_PATH_RE.fullmatch(parts.path):
-        return (
-            "Must be a Cloud Workflows callback URL: "
-            ".../v1/projects/P/locations/L/workflows/W/executions/E/callbacks/C."
-        )
-    return None
-
-
-def callback_body(request: ApprovalRequest) -> dict:
-    """The JSON the workflow receives (contract: "The callback the workflow receives").
-
-    The contract's fields describe the final decision (the last approval, or the rejection);
-    `on_behalf_of` names whom its decider stood in for, and `decisions` lists every decision in
-    order, so a workflow that asked for several approvals sees all of them.
-    """
-    decision = request.final_decision
-    return {
-        "request_id": str(request.pk),
-        "decision": request.status,
-        "comment": decision.comment if decision else "",
-        "decided_by": decision.decided_by if decision else "",
-        "decided_at": iso_utc(decision.decided_at) if decision else None,
-        "on_behalf_of": (decision.on_behalf_of or None) if decision else None,
-        "decisions": decision_list(request),
-    }
-
-
-def decision_list(request: ApprovalRequest) -> list[dict]:
-    """Every decision on a request, oldest first, as the callback and the API show them."""
-    return [
-        {
-            "decided_by": decision.decided_by,
-            "on_behalf_of": decision.on_behalf_of or None,
-            "decision": decision.outcome,
-            "comment": decision.comment,
-            "decided_at": iso_utc(decision.decided_at),
-        }
-        for decision in request.decisions.all()
-    ]
-
-
-def iso_utc(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,8 @@ from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse
+from django.template import loader
 from django.utils import timezone
-from django.utils.html import format_html
 
 from . import emails, google
 from .models import IapIdentity
@@ -303,32 +303,13 @@ def _remember(request, claims: IapClaims) -> None:
     request.session[SESSION_CHECKED_AT] = time.time()
 
 
-PAGE = """<!doctype html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <meta name="viewport" content="width=device-width, initial-scale=1">
-  <title>{} · Approver</title>
-  <link rel="stylesheet" href="{}">
-</head>
-<body>
-  <main>
-    <section class="card narrow">
-      <h1>{}</h1>
-      <p>{}</p>
-      <p>{}</p>
-    </section>
-  </main>
-</body>
-</html>
-"""
-
-
 def _page(status: int, title: str, message: str, advice: str) -> HttpResponse:
-    """A standalone page (no template context: the person is not signed in)."""
+    """A standalone page (rendered without the request: the person is not signed in)."""
     stylesheet = "/" + settings.STATIC_URL.lstrip("/") + "approvals/style.css"
-    response = HttpResponse(
-        format_html(PAGE, title, stylesheet, title, message, advice), status=status
+    page = loader.render_to_string(
+        "approvals/iap_refused.html",
+        {"title": title, "stylesheet": stylesheet, "message": message, "advice": advice},
     )
+    response = HttpResponse(page, status=status)
     response["Cache-Control"] = "no-store"
     return response

@@ -32,7 +32,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from . import permissions
+from . import permissions, wire
 from .models import ApprovalRequest, Assignee, AuditEvent, Outcome
 
 logger = logging.getLogger(__name__)
@@ -246,7 +246,7 @@ def _message(request: ApprovalRequest, decider, purpose: Purpose, connection, to
         "on_behalf_of": decider.on_behalf_of,
         "approve_url": _link(request, approve),
         "reject_url": _link(request, reject),
-        "page_url": settings.APPROVALS_BASE_URL + reverse("approvals:detail", args=[request.pk]),
+        "page_url": wire.page_url(request),
     }
     # One line, whatever the title holds: mail headers cannot carry line breaks.
     subject = " ".join(render_to_string("approvals/email/request_subject.txt", context).split())

@@ -33,8 +33,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import notifications
-from .delivery import iso_utc
 from .models import ApprovalRequest, Assignee, AuditEvent, open_q
+from .wire import iso_utc
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import delivery, emails, notifications, permissions
+from . import delivery, emails, notifications, permissions, wire
 from .models import (
     ApprovalRequest,
     Assignee,
@@ -134,7 +134,7 @@ def _registered_payload(request: ApprovalRequest, registration: Registration) ->
         "external_id": registration.external_id,
         "requester_email": registration.requester_email,
         "assignees": registration.assignees,
-        "expires_at": delivery.iso_utc(request.expires_at),
+        "expires_at": wire.iso_utc(request.expires_at),
     }
     if registration.assignee_groups:
         payload["assignee_groups"] = registration.assignee_groups
@@ -142,7 +142,7 @@ def _registered_payload(request: ApprovalRequest, registration: Registration) ->
         payload["required_approvals"] = registration.required_approvals
     if request.escalates_at is not None:
         payload["escalate_to"] = registration.escalate_to_emails + registration.escalate_to_groups
-        payload["escalates_at"] = delivery.iso_utc(request.escalates_at)
+        payload["escalates_at"] = wire.iso_utc(request.escalates_at)
     return payload
 
 
@@ -285,7 +285,7 @@ def _record_expiry(request: ApprovalRequest, seen_by: str) -> None:
         kind=AuditEvent.Kind.EXPIRED,
         actor="system",
         at=now,
-        payload={"expires_at": delivery.iso_utc(request.expires_at), "seen_by": seen_by},
+        payload={"expires_at": wire.iso_utc(request.expires_at), "seen_by": seen_by},
     )
     transaction.on_commit(
         lambda: logger.info(
@@ -392,8 +392,8 @@ def delegate(
         "%s delegated to %s from %s until %s",
         permissions.user_email(delegator),
         permissions.user_email(stand_in),
-        delivery.iso_utc(starts_at),
-        delivery.iso_utc(ends_at),
+        wire.iso_utc(starts_at),
+        wire.iso_utc(ends_at),
         extra={"json_fields": _delegation_fields(delegation)},
     )
     # A person cannot stand in for someone without knowing it; told once the row is stored.
@@ -419,8 +419,8 @@ def end_delegation(delegation_id, delegator) -> Delegation | None:
         if delegation.ends_at <= now:
             return None
         planned = {
-            "planned_starts_at": delivery.iso_utc(delegation.starts_at),
-            "planned_ends_at": delivery.iso_utc(delegation.ends_at),
+            "planned_starts_at": wire.iso_utc(delegation.starts_at),
+            "planned_ends_at": wire.iso_utc(delegation.ends_at),
         }
         withdrawn = delegation.starts_at >= now
         delegation.ends_at = delegation.starts_at if withdrawn else now
@@ -448,6 +448,6 @@ def _delegation_fields(delegation: Delegation) -> dict:
         "delegation_id": delegation.pk,
         "delegator": permissions.user_email(delegation.delegator),
         "delegate": permissions.user_email(delegation.delegate),
-        "starts_at": delivery.iso_utc(delegation.starts_at),
-        "ends_at": delivery.iso_utc(delegation.ends_at),
+        "starts_at": wire.iso_utc(delegation.starts_at),
+        "ends_at": wire.iso_utc(delegation.ends_at),
     }

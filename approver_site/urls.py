@@ -8,8 +8,8 @@ from django.views.generic import RedirectView
 from approvals.signin import LoginView, PasswordChangeView
 
 # Database outages answer 503 with Retry-After (JSON under /api/), other failures 500.
-handler500 = "approvals.errors.server_error"
-handler400 = "approvals.errors.bad_request"
+handler500 = "approver_site.errors.server_error"
+handler400 = "approver_site.errors.bad_request"
 
 admin.site.site_header = "Approver administration"
 admin.site.site_title = "Approver"

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from approvals import services
-from approvals.admin import spreadsheet_safe
+from approvals.export import spreadsheet_safe
 from approvals.models import ApprovalRequest, AuditEvent
 
 pytestmark = pytest.mark.django_db

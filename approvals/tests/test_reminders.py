@@ -18,8 +18,8 @@ from django.db import connection
 from django.utils import timezone
 
 from approvals import permissions, reminders, services
-from approvals.delivery import iso_utc
 from approvals.models import ApprovalRequest, AuditEvent, Delegation, Status
+from approvals.wire import iso_utc
 
 from .conftest import postgres_only
 

@@ -20,7 +20,7 @@ import yaml
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from approvals import api, delivery, registration, services
+from approvals import delivery, registration, services, wire
 from approvals.models import ApprovalRequest, Status
 
 from .conftest import API_TOKEN, INVOKER
@@ -866,7 +866,7 @@ def test_the_result_has_the_final_decision_and_the_callbacks_decisions(
 
     def register(body):
         registered = services.register(registration.parse(body), caller=INVOKER)
-        return api.state(registered.request)
+        return wire.state(registered.request)
 
     def wait():
         request = ApprovalRequest.objects.get(callback_url=CALLBACK_URL)
@@ -874,7 +874,7 @@ def test_the_result_has_the_final_decision_and_the_callbacks_decisions(
             user = django_user_model.objects.get(username=username)
             services.decide(request.pk, user, decision, f"{decision} by {username}")
         request = ApprovalRequest.objects.prefetch_related("decisions").get(pk=request.pk)
-        sent["callback"] = json.loads(json.dumps(delivery.callback_body(request)))
+        sent["callback"] = json.loads(json.dumps(wire.callback_body(request)))
         return sent["callback"]
 
     result = execute(two_level, report("1840.00"), StandIns(register=register, wait=wait))

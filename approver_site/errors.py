@@ -19,7 +19,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
 from django.template import loader
 
-from .api import error
+from approvals.wire import error
 
 RETRY_AFTER_SECONDS = 30
 

@@ -1,0 +1,104 @@
+"""What goes over the wire: the API's answers and the callback body, dates.
+
+Shapes only: every value comes from the request and its decisions as they are stored; no
+decision about state is taken here. The final decision's fields are spelled once
+(`final_decision`), for the API's state answer and the callback body alike.
+"""
+
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.http import JsonResponse
+from django.urls import reverse
+
+from .models import ApprovalRequest
+
+
+def iso_utc(moment: datetime | None) -> str | None:
+    """A moment as the contract writes it: UTC, whole seconds, `Z`."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def error(status: int, message: str, fields: dict | None = None, headers: dict | None = None):
+    """An error answer in the API's one shape: `{"error": ..., "fields": {...}}`."""
+    body = {"error": message}
+    if fields:
+        body["fields"] = fields
+    response = JsonResponse(body, status=status)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def page_url(request: ApprovalRequest) -> str:
+    """Where people decide on the request, as the API and the e-mails point to it."""
+    return settings.APPROVALS_BASE_URL + reverse("approvals:detail", args=[request.pk])
+
+
+def registered(request: ApprovalRequest) -> dict:
+    """The answer to a registration: the fields every answer about a request starts with."""
+    return {
+        "id": str(request.pk),
+        "status": request.effective_status,
+        "url": page_url(request),
+        "expires_at": iso_utc(request.expires_at),
+    }
+
+
+def final_decision(request: ApprovalRequest, missing: str | None) -> dict:
+    """The final decision's fields; `missing` stands for a name or comment not yet given."""
+    decision = request.final_decision
+    if decision is None:
+        return {"decided_by": missing, "decided_at": None, "comment": missing, "on_behalf_of": None}
+    return {
+        "decided_by": decision.decided_by,
+        "decided_at": iso_utc(decision.decided_at),
+        "comment": decision.comment,
+        "on_behalf_of": decision.on_behalf_of or None,
+    }
+
+
+def decision_list(request: ApprovalRequest) -> list[dict]:
+    """Every decision on a request, oldest first, as the callback and the API show them."""
+    return [
+        {
+            "decided_by": decision.decided_by,
+            "on_behalf_of": decision.on_behalf_of or None,
+            "decision": decision.outcome,
+            "comment": decision.comment,
+            "decided_at": iso_utc(decision.decided_at),
+        }
+        for decision in request.decisions.all()
+    ]
+
+
+def state(request: ApprovalRequest) -> dict:
+    """A request's state as the API answers it (contract: "GET /api/approvals/{id}")."""
+    return {
+        **registered(request),
+        **final_decision(request, missing=None),
+        "required_approvals": request.required_approvals,
+        "decisions": decision_list(request),
+        "escalates_at": iso_utc(request.escalates_at),
+        "delivery": {
+            "status": request.delivery_status,
+            "attempts": request.delivery_attempts,
+            "last_error": request.delivery_last_error or None,
+        },
+    }
+
+
+def callback_body(request: ApprovalRequest) -> dict:
+    """The JSON the workflow receives (contract: "The callback the workflow receives").
+
+    The final decision is the last approval, or the rejection; `decisions` lists every decision
+    in order, so a workflow that asked for several approvals sees all of them.
+    """
+    return {
+        "request_id": str(request.pk),
+        "decision": request.status,
+        **final_decision(request, missing=""),
+        "decisions": decision_list(request),
+    }
