@@ -96,9 +96,12 @@ def callback_body(request: ApprovalRequest) -> dict:
     The final decision is the last approval, or the rejection; `decisions` lists every decision
     in order, so a workflow that asked for several approvals sees all of them.
     """
+    final = final_decision(request, missing="")
+    # The contract's order: the comment first, after the decision it explains.
     return {
         "request_id": str(request.pk),
         "decision": request.status,
-        **final_decision(request, missing=""),
+        "comment": final.pop("comment"),
+        **final,
         "decisions": decision_list(request),
     }
