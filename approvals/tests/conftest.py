@@ -208,7 +208,7 @@ def register(client, registration_body):
 
 
 @pytest.fixture
-def signed_in_auditor(client, make_user):
+def auditor(make_user):
     """A member of "Auditors" with staff status, as the README sets them up. The group comes
     from a data migration; a transactional test run earlier may have flushed it, hence
     get_or_create."""
@@ -221,8 +221,14 @@ def signed_in_auditor(client, make_user):
     )
     user = make_user("auditor", approver=False, is_staff=True)
     user.groups.add(group)
-    client.force_login(user)
     return user
+
+
+@pytest.fixture
+def signed_in_auditor(client, auditor):
+    """The auditor, signed in on the test's `client`."""
+    client.force_login(auditor)
+    return auditor
 
 
 def decide_page(client, user, request_id, outcome="approved", comment=""):

@@ -13,7 +13,6 @@ import json
 from html.parser import HTMLParser
 
 import pytest
-from django.contrib.auth.models import Group, Permission
 from django.test import Client
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
@@ -154,17 +153,8 @@ def deepest_nesting(html: str) -> int:
 
 
 @pytest.fixture
-def auditor_client(make_user):
+def auditor_client(auditor):
     """An auditor's signed-in client: auditors may open every request and the admin."""
-    group, _ = Group.objects.get_or_create(name="Auditors")
-    group.permissions.add(
-        *Permission.objects.filter(
-            content_type__app_label="approvals",
-            codename__in=["view_approvalrequest", "view_decision", "view_auditevent"],
-        )
-    )
-    auditor = make_user("auditor", approver=False, is_staff=True)
-    auditor.groups.add(group)
     client = Client()
     client.force_login(auditor)
     return client
