@@ -11,8 +11,8 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
-from . import audit, details, export, permissions, services
-from .models import (
+from approvals import audit, details, export, permissions, services
+from approvals.models import (
     ApprovalRequest,
     Assignee,
     AuditEvent,
@@ -23,7 +23,7 @@ from .models import (
     expired_q,
     open_q,
 )
-from .templatetags.approvals_display import details_table
+from approvals.templatetags.approvals_display import details_table
 
 
 class ReadOnly:

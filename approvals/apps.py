@@ -7,4 +7,4 @@ class ApprovalsConfig(AppConfig):
 
     def ready(self):
         # Registers the configuration checks that `manage.py check` runs (approvals/checks.py).
-        from . import checks  # noqa: F401
+        from approvals import checks  # noqa: F401

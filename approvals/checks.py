@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core import checks
 
-from .reminders import parse_points
+from approvals.notify.reminders import parse_points
 
 README = "See README.md, 'Configuration checks'."
 

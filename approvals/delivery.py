@@ -17,9 +17,9 @@ import requests
 from django.db import transaction
 from django.utils import timezone
 
-from . import google
-from .models import ApprovalRequest, AuditEvent, DeliveryStatus
-from .wire import callback_body
+from approvals.identity import google
+from approvals.models import ApprovalRequest, AuditEvent, DeliveryStatus
+from approvals.wire import callback_body
 
 logger = logging.getLogger(__name__)
 

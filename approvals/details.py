@@ -13,9 +13,9 @@ import json
 from django.db.models import TextField
 from django.db.models.functions import Cast
 
-from . import nesting
-from .models import ApprovalRequest
-from .registration import MAX_DEPTH
+from approvals import nesting
+from approvals.models import ApprovalRequest
+from approvals.registration import MAX_DEPTH
 
 SHOWN_DEPTH = MAX_DEPTH  # levels of objects and lists: all that the API accepts
 SHOWN_ROWS = 100  # fields of an object, items of a list, rows of a table of line items

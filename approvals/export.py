@@ -14,7 +14,7 @@ from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from .wire import iso_utc
+from approvals.wire import iso_utc
 
 # Rows read from the database at a time: the iterator's batch, and the unit of `prefetch_related`
 # (one query for the decisions of each batch), so memory stays flat whatever the export's size.

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from . import audit
+from approvals import audit
 
 
 class Status(models.TextChoices):
@@ -141,7 +141,7 @@ class ApprovalRequest(models.Model):
     expires_at = models.DateTimeField()
     closed_at = models.DateTimeField(null=True, blank=True)
 
-    # E-mail and policies, run by `send_notifications` (see `approvals.reminders`).
+    # E-mail and policies, run by `send_notifications` (see `approvals.notify.reminders`).
     escalates_at = models.DateTimeField(
         null=True, blank=True, help_text="From then on, the escalation targets may decide too."
     )
@@ -501,7 +501,7 @@ class AuditEvent(models.Model):
 
 class IapIdentity(models.Model):
     """A person who signs in through Identity-Aware Proxy, recognised by the assertion's subject
-    (see `approvals.iap`). The subject never changes for a Google account; the e-mail may, so it
+    (see `identity.iap`). The subject never changes for a Google account; the e-mail may, so it
     is kept current here and on the user."""
 
     user = models.OneToOneField(

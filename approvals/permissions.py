@@ -30,8 +30,8 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Lower, Trim
 from django.utils import timezone
 
-from . import emails
-from .models import (
+from approvals import emails
+from approvals.models import (
     ApprovalRequest,
     Assignee,
     Decision,

@@ -18,8 +18,8 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from . import emails, nesting, permissions, text
-from .callback_urls import callback_url_problem
+from approvals import emails, nesting, permissions, text
+from approvals.callback_urls import callback_url_problem
 
 MAX_TITLE = 200
 MAX_EMAIL = 254  # RFC 5321's limit on a forward path, and the column's size

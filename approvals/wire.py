@@ -11,7 +11,7 @@ from django.conf import settings
 from django.http import JsonResponse
 from django.urls import reverse
 
-from .models import ApprovalRequest
+from approvals.models import ApprovalRequest
 
 
 def iso_utc(moment: datetime | None) -> str | None:

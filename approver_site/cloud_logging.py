@@ -24,7 +24,7 @@ from django.core.signals import request_finished
 from google.cloud.logging_v2.handlers import StructuredLogHandler
 from google.cloud.logging_v2.handlers.middleware import RequestMiddleware
 
-from approvals import google
+from approvals.identity import google
 
 
 def structured_handler(stream=None) -> StructuredLogHandler:

@@ -83,11 +83,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "approvals.iap.IapSignInMiddleware",
+    "approvals.identity.iap.IapSignInMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "approver_site.security.ContentSecurityPolicyMiddleware",
-    # Last, as django-axes asks: answers a paused sign-in with `approvals.signin.paused_page`.
+    # Last, as django-axes asks: a paused sign-in gets `approvals.identity.signin.paused_page`.
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -141,28 +141,28 @@ AUTH_PASSWORD_VALIDATORS = [
 # The brake on password guessing first (it refuses while paused, before any password is checked);
 # the sign-in form's accounts next; people signing in through Identity-Aware Proxy last.
 AUTHENTICATION_BACKENDS = [
-    "approvals.signin.PasswordBrake",
+    "approvals.identity.signin.PasswordBrake",
     "django.contrib.auth.backends.ModelBackend",
-    "approvals.iap.IapBackend",
+    "approvals.identity.iap.IapBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "approvals:inbox"
 LOGOUT_REDIRECT_URL = "login"
 
-# --- The brake on password guessing (django-axes; approvals/signin.py; README, "Security") ------
+# --- The brake on password guessing (django-axes; identity/signin.py; README, "Security") ------
 
 # 5 wrong passwords for one account from one client pause that pair for 15 minutes; 10 from one
-# client, whatever the accounts, pause the client (`approvals.signin.CLIENT_FAILURE_LIMIT`).
+# client, whatever the accounts, pause the client (`identity.signin.CLIENT_FAILURE_LIMIT`).
 # Counted in the database, shared by every instance. The order of the parameters matters: the
 # handler reads the pair's count, then the client's.
-AXES_HANDLER = "approvals.signin.SignInBrake"
+AXES_HANDLER = "approvals.identity.signin.SignInBrake"
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_RESET_ON_SUCCESS = True  # that account from that client only (SignInBrake)
-AXES_USERNAME_CALLABLE = "approvals.signin.account_name"
-AXES_CLIENT_IP_CALLABLE = "approvals.signin.client_address"
-AXES_LOCKOUT_CALLABLE = "approvals.signin.paused_page"
+AXES_USERNAME_CALLABLE = "approvals.identity.signin.account_name"
+AXES_CLIENT_IP_CALLABLE = "approvals.identity.signin.client_address"
+AXES_LOCKOUT_CALLABLE = "approvals.identity.signin.paused_page"
 # No row per successful sign-in (a table that only grows); the failures are all the brake needs.
 AXES_DISABLE_ACCESS_LOG = True
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
@@ -232,7 +232,7 @@ if APPROVALS_CALLBACK_AUTH not in {"google", "none"}:
     raise ImproperlyConfigured("APPROVALS_CALLBACK_AUTH must be 'google' or 'none'.")
 APPROVALS_DEFAULT_TIMEOUT_SECONDS = env_int("APPROVALS_DEFAULT_TIMEOUT_SECONDS", 86400)
 # When pending requests remind their deciders: shares of the lifetime or times before expiry
-# (approvals/reminders.py; checked by approvals.E004). Empty: no reminders.
+# (approvals/notify/reminders.py; checked by approvals.E004). Empty: no reminders.
 APPROVALS_REMINDERS = os.environ.get("APPROVALS_REMINDERS", "50%,1d")
 APPROVALS_IAP_AUDIENCE = os.environ.get("APPROVALS_IAP_AUDIENCE", "").strip()
 APPROVALS_IAP_CERTS_URL = os.environ.get(

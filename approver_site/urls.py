@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from approvals.signin import LoginView, PasswordChangeView
+from approvals.identity.signin import LoginView, PasswordChangeView
 
 # Database outages answer 503 with Retry-After (JSON under /api/), other failures 500.
 handler500 = "approver_site.errors.server_error"
@@ -15,7 +15,7 @@ admin.site.site_header = "Approver administration"
 admin.site.site_title = "Approver"
 
 urlpatterns = [
-    # Sign-in and password change, braked (approvals/signin.py). No password reset by e-mail:
+    # Sign-in and password change, braked (identity/signin.py). No password reset by e-mail:
     # administrators reset passwords in the admin or with `manage.py changepassword`.
     path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

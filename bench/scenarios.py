@@ -84,7 +84,7 @@ def first_notices():
     """The e-mail work registration no longer does, timed where it now happens: the job's pass."""
     # The first notices of everything registered above, in this process (one decider; Django's
     # dummy mail backend, so rendering and recording, not SMTP).
-    from approvals import reminders
+    from approvals.notify import reminders
 
     started = time.perf_counter()
     sent = 0

@@ -24,7 +24,7 @@ from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteWrapper  # 
 from django.test import override_settings  # noqa: E402
 
 from approvals import audit  # noqa: E402
-from approvals import google as approvals_google  # noqa: E402
+from approvals.identity import google as approvals_google  # noqa: E402
 from standins.google import CertsServer, MetadataServer, SigningKey, TokenMinter  # noqa: E402
 from standins.workflows import CallbackReceiver  # noqa: E402
 

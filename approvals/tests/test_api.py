@@ -7,9 +7,8 @@ import pytest
 from approvals import registration
 from approvals.models import ApprovalRequest, AuditEvent, Status
 from approvals.registration import MAX_DEPTH
+from approvals.tests.conftest import API_TOKEN, AUDIENCE, INVOKER
 from standins.google import SigningKey
-
-from .conftest import API_TOKEN, AUDIENCE, INVOKER
 
 pytestmark = pytest.mark.django_db
 

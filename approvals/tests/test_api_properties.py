@@ -21,9 +21,8 @@ from hypothesis import strategies as st
 from approvals import services
 from approvals.models import ApprovalRequest
 from approvals.registration import FIELDS, MAX_DEPTH
-
-from .conftest import API_TOKEN
-from .test_openapi import check_answer, request_body_pointer, schema_errors
+from approvals.tests.conftest import API_TOKEN
+from approvals.tests.test_openapi import check_answer, request_body_pointer, schema_errors
 
 pytestmark = pytest.mark.django_db
 

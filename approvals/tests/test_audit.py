@@ -11,9 +11,8 @@ from django.db.migrations.executor import MigrationExecutor
 
 from approvals import audit, services
 from approvals.models import AuditEvent
-
-from .conftest import postgres_only
-from .test_concurrency import at_once
+from approvals.tests.conftest import postgres_only
+from approvals.tests.test_concurrency import at_once
 
 pytestmark = pytest.mark.django_db
 

@@ -30,7 +30,7 @@ from django.core.management import call_command
 from django.test import Client
 from playwright.sync_api import expect, sync_playwright
 
-from .conftest import API_TOKEN
+from approvals.tests.conftest import API_TOKEN
 
 pytestmark = pytest.mark.browser
 

@@ -7,11 +7,10 @@ import time
 
 import pytest
 
-from approvals import google
+from approvals.identity import google
 from approvals.models import ApprovalRequest, AuditEvent
+from approvals.tests.conftest import API_TOKEN, INVOKER
 from standins.google import SigningKey, sign_jwt
-
-from .conftest import API_TOKEN, INVOKER
 
 pytestmark = pytest.mark.django_db
 

@@ -22,8 +22,7 @@ from django.utils import timezone
 
 from approvals import delivery, services
 from approvals.models import ApprovalRequest, Decision, DeliveryStatus, Status
-
-from .conftest import API_TOKEN, postgres_only
+from approvals.tests.conftest import API_TOKEN, postgres_only
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -22,10 +22,9 @@ import pytest
 import requests
 from django.conf import settings
 
+from approvals.tests.conftest import API_TOKEN
 from standins.http import free_port
 from standins.workflows import CallbackReceiver
-
-from .conftest import API_TOKEN
 
 BASE_DIR = Path(settings.BASE_DIR)
 VENV_BIN = Path(sys.executable).parent

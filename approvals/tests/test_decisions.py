@@ -9,8 +9,7 @@ from django.utils import timezone
 
 from approvals import permissions, services
 from approvals.models import ApprovalRequest, AuditEvent, Decision, DeliveryStatus, Status
-
-from .conftest import decide_page
+from approvals.tests.conftest import decide_page
 
 # Real transactions: callbacks are sent after the decision commits (transaction.on_commit).
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -21,8 +21,7 @@ from approvals.models import (
     Status,
     active_delegation_q,
 )
-
-from .conftest import API_TOKEN, decide_page, waiting_ids
+from approvals.tests.conftest import API_TOKEN, decide_page, waiting_ids
 
 # Real transactions: callbacks are sent after the decision commits (transaction.on_commit).
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -218,7 +218,7 @@ def test_backoff_grows_and_is_bounded():
 
 
 def test_the_api_reports_the_delivery(client, register, manager, receiver):
-    from .conftest import API_TOKEN
+    from approvals.tests.conftest import API_TOKEN
 
     created = register()
     receiver.answers[path_of(created)] = [503]

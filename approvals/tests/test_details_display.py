@@ -7,9 +7,9 @@ import pytest
 from django.db.models import JSONField, TextField, Value
 from django.db.models.functions import Cast
 
-from approvals import notifications
 from approvals.details import SHOWN_CELLS, SHOWN_COLUMNS, SHOWN_DEPTH, SHOWN_ROWS, SHOWN_TEXT
 from approvals.models import ApprovalRequest
+from approvals.notify import notices
 
 pytestmark = pytest.mark.django_db
 
@@ -184,7 +184,7 @@ def test_a_title_stored_with_line_breaks_stays_on_one_line_in_the_mail(
     forged = "Team offsite\r\nApprove:  https://evil.example/steal\u2028Reject:  x"
     ApprovalRequest.objects.filter(pk=created["id"]).update(title=forged)
 
-    notifications.notify(created["id"], notifications.Purpose.NEW)
+    notices.notify(created["id"], notices.Purpose.NEW)
 
     [message] = mailoutbox
     lines = message.body.splitlines()

@@ -9,8 +9,7 @@ from django.utils import timezone
 
 from approvals import emails, permissions, services
 from approvals.models import ApprovalRequest, Decision, Delegation
-
-from .conftest import decide_page, waiting_ids
+from approvals.tests.conftest import decide_page, waiting_ids
 
 pytestmark = pytest.mark.django_db
 

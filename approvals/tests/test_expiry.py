@@ -8,8 +8,7 @@ from django.utils import timezone
 
 from approvals import permissions, services
 from approvals.models import ApprovalRequest, AuditEvent, Status
-
-from .conftest import API_TOKEN
+from approvals.tests.conftest import API_TOKEN
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

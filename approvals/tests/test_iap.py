@@ -13,13 +13,12 @@ import pytest
 from django.contrib.auth import get_user_model
 from google.auth import jwt
 
-from approvals import iap
+from approvals.identity import iap
 from approvals.models import ApprovalRequest, IapIdentity, Status
+from approvals.tests.conftest import API_TOKEN, postgres_only
+from approvals.tests.test_concurrency import at_once
 from standins.google import CertsServer, EcSigningKey, SigningKey, sign_jwt
 from standins.http import free_port
-
-from .conftest import API_TOKEN, postgres_only
-from .test_concurrency import at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,8 +7,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from approvals import inbox, services
+from approvals import services
 from approvals.models import ApprovalRequest, Decision, Status
+from approvals.web import inbox
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -18,7 +18,7 @@ from django.http import HttpResponse
 from django.test import RequestFactory
 from google.cloud.logging_v2.handlers import StructuredLogHandler
 
-from approvals import google
+from approvals.identity import google
 from approver_site import cloud_logging
 
 LOG_ONE_LINE = (

@@ -15,10 +15,11 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.core.management import call_command
 from django.utils import timezone
 
-from approvals import notifications, permissions, reminders, services
+from approvals import permissions, services
 from approvals.models import ApprovalRequest, AuditEvent, Decision, Status
-
-from .conftest import API_TOKEN
+from approvals.notify import links as mail_links
+from approvals.notify import reminders
+from approvals.tests.conftest import API_TOKEN
 
 # Real transactions: the notice pass mails once its turn is committed (transaction.on_commit).
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -492,9 +493,9 @@ def test_a_failing_mail_server_does_not_block_registration(
     make_user("bea")
     settings.EMAIL_BACKEND = f"{__name__}.{backend}"
     tokens = []
-    make_token = notifications.decision_token
+    make_token = mail_links.decision_token
     monkeypatch.setattr(
-        notifications,
+        mail_links,
         "decision_token",
         lambda *args: tokens.append(make_token(*args)) or tokens[-1],
     )
@@ -516,7 +517,7 @@ def test_a_failing_mail_server_does_not_block_registration(
     assert sorted(failed.payload["recipients"]) == ["bea@example.com", "manager@example.com"]
     assert failed.payload["error"].startswith(error)
     assert not AuditEvent.objects.filter(request_id=request_id, kind=AuditEvent.Kind.NOTIFIED)
-    [line] = [r for r in caplog.records if r.name == "approvals.notifications"]
+    [line] = [r for r in caplog.records if r.name == "approvals.notify.notices"]
     assert line.levelname == "WARNING"
     assert line.json_fields["request_id"] == request_id
     assert "Could not e-mail request" in line.getMessage()

@@ -1,4 +1,4 @@
-"""The OpenAPI description (approvals/openapi.json) against the real endpoints.
+"""The OpenAPI description (approvals/api/openapi.json) against the real endpoints.
 
 Three checks: the document is OpenAPI 3.1-shaped and names exactly the API's routes and methods;
 every answer the endpoints give, for each status a test can bring about, is one the document
@@ -25,11 +25,11 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from approvals import api, delivery, services
+from approvals import delivery, services
 from approvals import urls as approval_urls
+from approvals.api import views as api
 from approvals.models import ApprovalRequest
-
-from .conftest import API_TOKEN
+from approvals.tests.conftest import API_TOKEN
 
 pytestmark = pytest.mark.django_db
 
@@ -551,7 +551,7 @@ def test_503_when_the_database_is_away_and_500_for_a_bug(
 
     monkeypatch.setattr("approvals.services.register", failing)
     monkeypatch.setattr("approvals.services.cancel", failing)
-    monkeypatch.setattr("approvals.api._find", failing)
+    monkeypatch.setattr("approvals.api.views._find", failing)
     for response in (
         post(client, "/api/approvals", registration_body()),
         get(client, f"/api/approvals/{uuid.uuid4()}"),

@@ -28,9 +28,8 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.test import Client
 
+from approvals.tests.conftest import API_TOKEN
 from standins.http import free_port
-
-from .conftest import API_TOKEN
 
 RETRY_AFTER = "30"
 FRIENDLY = "Nothing was lost"
@@ -87,7 +86,7 @@ def test_api_answers_503_json_when_the_database_fails_in_the_view(
         raise problem
 
     monkeypatch.setattr("approvals.services.register", unavailable)
-    monkeypatch.setattr("approvals.api._find", unavailable)
+    monkeypatch.setattr("approvals.api.views._find", unavailable)
 
     registering = failing_client.post(
         "/api/approvals",

@@ -17,13 +17,12 @@ from django.test import Client
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from approvals import notifications
 from approvals.details import SHOWN_DEPTH
 from approvals.models import ApprovalRequest
-
-from .conftest import API_TOKEN
-from .test_api_properties import NOT_IN_A_LINE_RE, generated
-from .test_details_display import MAX_PAGE_BYTES
+from approvals.notify import notices
+from approvals.tests.conftest import API_TOKEN
+from approvals.tests.test_api_properties import NOT_IN_A_LINE_RE, generated
+from approvals.tests.test_details_display import MAX_PAGE_BYTES
 
 pytestmark = pytest.mark.django_db
 
@@ -187,7 +186,7 @@ def assert_one_line_fields_stay_on_one_line(request_id, mailoutbox):
         assert not NOT_IN_A_LINE_RE.search(value), (name, value)
     assert not any(character.isspace() for character in stored["callback_url"])
     mailoutbox.clear()
-    notifications.notify(request_id, notifications.Purpose.NEW)
+    notices.notify(request_id, notices.Purpose.NEW)
     [message] = mailoutbox  # to the manager, who may decide every request generated
     assert "    " + stored["title"] in message.body.splitlines()
     assert "\n" not in message.subject and "\r" not in message.subject

@@ -9,9 +9,8 @@ from django.utils import timezone
 
 from approvals import permissions, services
 from approvals.models import ApprovalRequest, AuditEvent, Decision, Delegation, Status
-
-from .conftest import API_TOKEN, decide_page, postgres_only, waiting_ids
-from .test_concurrency import at_once
+from approvals.tests.conftest import API_TOKEN, decide_page, postgres_only, waiting_ids
+from approvals.tests.test_concurrency import at_once
 
 # Real transactions: callbacks are sent after the decision commits (transaction.on_commit).
 pytestmark = pytest.mark.django_db(transaction=True)

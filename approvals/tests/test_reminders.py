@@ -1,4 +1,4 @@
-"""Reminders and escalation of pending requests (approvals/reminders.py, `send_notifications`).
+"""Reminders and escalation of pending requests (notify/reminders.py, `send_notifications`).
 
 Time moves by rewriting a request's times in the database, never by sleeping: pulling
 `created_at` and `expires_at` back puts "now" further into the request's life.
@@ -17,11 +17,11 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from approvals import permissions, reminders, services
+from approvals import permissions, services
 from approvals.models import ApprovalRequest, AuditEvent, Delegation, Status
+from approvals.notify import reminders
+from approvals.tests.conftest import postgres_only
 from approvals.wire import iso_utc
-
-from .conftest import postgres_only
 
 # Real transactions: every mail goes out once its transaction commits (transaction.on_commit).
 pytestmark = pytest.mark.django_db(transaction=True)

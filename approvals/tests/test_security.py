@@ -8,7 +8,7 @@ from axes.models import AccessAttempt
 from django.conf import settings as django_settings
 from django.test import Client
 
-from .conftest import API_TOKEN
+from approvals.tests.conftest import API_TOKEN
 
 pytestmark = pytest.mark.django_db
 

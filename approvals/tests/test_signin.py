@@ -5,8 +5,8 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.core import mail
 from django.test import Client
 
-from .conftest import postgres_only
-from .test_concurrency import at_once
+from approvals.tests.conftest import postgres_only
+from approvals.tests.test_concurrency import at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -169,7 +169,7 @@ def test_a_burst_of_simultaneous_guesses_gets_no_more_tries(settings, make_user,
     ],
 )
 def test_the_client_is_the_address_the_front_end_wrote(settings, rf, hops, forwarded, client):
-    from approvals.signin import client_address
+    from approvals.identity.signin import client_address
 
     settings.APPROVALS_TRUSTED_PROXY_HOPS = hops
     headers = {"X-Forwarded-For": forwarded} if forwarded else {}

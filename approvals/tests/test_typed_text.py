@@ -4,9 +4,8 @@ keep line breaks and tabs but no other control characters; a delegation's note i
 import pytest
 
 from approvals.models import Decision, Delegation
-
-from .conftest import decide_page
-from .test_delegation import name_delegate
+from approvals.tests.conftest import decide_page
+from approvals.tests.test_delegation import name_delegate
 
 pytestmark = pytest.mark.django_db
 

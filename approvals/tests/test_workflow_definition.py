@@ -22,8 +22,7 @@ from django.utils import timezone
 
 from approvals import delivery, registration, services, wire
 from approvals.models import ApprovalRequest, Status
-
-from .conftest import API_TOKEN, INVOKER
+from approvals.tests.conftest import API_TOKEN, INVOKER
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
 ONE_LEVEL = WORKFLOWS / "expense_approval.yaml"

@@ -10,8 +10,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand, CommandError
 
-from approvals import registration, reminders, services
+from approvals import registration, services
 from approvals.models import ApprovalRequest, Status
+from approvals.notify import reminders
 
 DEMO_CALLER = "demo"
 DEMO_PASSWORD = "demo-password"

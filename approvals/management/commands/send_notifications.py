@@ -4,13 +4,13 @@ Meant as a Cloud Run job triggered every minute by Cloud Scheduler, like `delive
 pass per invocation, then exit 0; or --loop to keep going (a local run), also past a pass that
 failed (`approvals.management.passes`). Each e-mail is sent once,
 however often or however late the job runs, and tried again later only when it could be sent to
-nobody (`approvals.reminders`).
+nobody (`approvals.notify.reminders`).
 """
 
 from django.core.management.base import BaseCommand
 
-from approvals import reminders
 from approvals.management import passes
+from approvals.notify import reminders
 
 
 class Command(BaseCommand):

@@ -14,10 +14,8 @@ from django.utils.dateformat import format as date_format
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import details, notifications, permissions, services
-from . import inbox as inbox_queries
-from .forms import BulkDecisionForm, DecisionForm, DelegationForm, InboxForm
-from .models import (
+from approvals import details, permissions, services
+from approvals.models import (
     ApprovalRequest,
     Assignee,
     Delegation,
@@ -26,6 +24,9 @@ from .models import (
     active_delegation_q,
     failure_words,
 )
+from approvals.notify import links
+from approvals.web import inbox as inbox_queries
+from approvals.web.forms import BulkDecisionForm, DecisionForm, DelegationForm, InboxForm
 
 # What the person who decided is told about the callback's first attempt.
 DELIVERY_NEWS = {
@@ -292,13 +293,13 @@ def _totals(approvals) -> list[tuple[str, object]]:
 def email_decision(request, request_id):
     """The page an e-mail's Approve or Reject link opens: confirm (GET never decides), then POST.
 
-    The link must be the signed-in person's own (`notifications.open_link`); anyone signed out is
+    The link must be the signed-in person's own (`links.open_link`); anyone signed out is
     sent to sign in first and comes back here.
     """
     token = request.GET.get("token", "")
     try:
-        link = notifications.open_link(token, request_id, request.user)
-    except notifications.LinkRefused as refused:
+        link = links.open_link(token, request_id, request.user)
+    except links.LinkRefused as refused:
         if refused.request is not None and refused.request.is_expired:
             services.expire(refused.request.pk, seen_by="email link")
         context = {"refusal": refused.message, "approval": refused.request}

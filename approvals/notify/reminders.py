@@ -19,7 +19,7 @@ An escalation is due once `escalates_at` has passed while `escalated_at` is stil
 `escalate_due` tells the escalation targets they may now decide (they may from `escalates_at` on
 whether or not they were told yet, see `approvals.permissions`). Each request is locked while its
 turn is recorded, so two passes at once never send the same e-mail twice, and the mail goes out
-only after that commits (`approvals.notifications`). Closed requests get nothing.
+only after that commits (`approvals.notify.notices`). Closed requests get nothing.
 """
 
 import logging
@@ -32,9 +32,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from . import notifications
-from .models import ApprovalRequest, Assignee, AuditEvent, open_q
-from .wire import iso_utc
+from approvals.models import ApprovalRequest, Assignee, AuditEvent, open_q
+from approvals.notify import notices
+from approvals.wire import iso_utc
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def remind(request_id) -> bool:
         if request is None:
             return False  # decided, closed, or taken by another pass meanwhile
         first = request.notified_at is None
-        purpose = notifications.Purpose.NEW if first else notifications.Purpose.REMINDER
+        purpose = notices.Purpose.NEW if first else notices.Purpose.REMINDER
         payload = {} if first else {"point_at": iso_utc(request.next_reminder_at)}
         if first:
             request.notified_at = now
@@ -141,12 +141,12 @@ def remind(request_id) -> bool:
 
 def _send(request: ApprovalRequest, purpose, payload: dict) -> None:
     """E-mail, and when nothing at all could be sent, make the same e-mail due again later."""
-    result = notifications.notify(request.pk, purpose, payload=payload)
+    result = notices.notify(request.pk, purpose, payload=payload)
     if result.sent or not result.failed:
         return
     retry_at = timezone.now() + MAIL_RETRY_DELAY
     again = {"next_reminder_at": retry_at}
-    if purpose == notifications.Purpose.NEW:
+    if purpose == notices.Purpose.NEW:
         again["notified_at"] = None
     ApprovalRequest.objects.filter(open_q(), pk=request.pk).update(**again)
     logger.warning(
@@ -194,7 +194,7 @@ def escalate(request_id) -> bool:
             },
         )
         transaction.on_commit(
-            lambda: notifications.notify(request.pk, notifications.Purpose.ESCALATION),
+            lambda: notices.notify(request.pk, notices.Purpose.ESCALATION),
             robust=True,
         )
     logger.info(

@@ -4,8 +4,9 @@ import uuid
 
 from django import forms
 
-from . import inbox, permissions, text
-from .models import Outcome, Status
+from approvals import permissions, text
+from approvals.models import Outcome, Status
+from approvals.web import inbox
 
 MAX_COMMENT = 5000
 

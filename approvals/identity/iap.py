@@ -6,7 +6,7 @@ IAP signs every request it lets through with a short-lived ES256 JWT in the
 through IAP, so it is never read.
 
 * `verify_assertion()`: the assertion's signature against IAP's public keys
-  (`APPROVALS_IAP_CERTS_URL`, cached by `approvals.google`), its expiry with 10 s of clock skew,
+  (`APPROVALS_IAP_CERTS_URL`, cached by `identity.google`), its expiry with 10 s of clock skew,
   the configured audience, the issuer `https://cloud.google.com/iap`, a subject and an e-mail.
 * `IapBackend`: Django's authentication backend for `authenticate(request, iap_assertion=...)`.
   People are recognised by the assertion's subject (`IapIdentity`); a Django user is created on
@@ -34,14 +34,15 @@ from django.http import HttpResponse
 from django.template import loader
 from django.utils import timezone
 
-from . import emails, google
-from .models import IapIdentity
+from approvals import emails
+from approvals.identity import google
+from approvals.models import IapIdentity
 
 logger = logging.getLogger(__name__)
 
 ASSERTION_HEADER = "X-Goog-IAP-JWT-Assertion"
 IAP_ISSUER = "https://cloud.google.com/iap"
-BACKEND = "approvals.iap.IapBackend"
+BACKEND = "approvals.identity.iap.IapBackend"
 EXEMPT_PREFIXES = ("/api/",)
 
 # What the session remembers about the assertion it was opened with, so that a request whose

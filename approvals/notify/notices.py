@@ -1,7 +1,7 @@
 """E-mail to the people who may decide a request, and the signed decision links it carries.
 
 One mail, three occasions (`Purpose`): a new request, a reminder of a request still waiting, and
-an escalation that lets more people decide, all sent by `approvals.reminders` (run by
+an escalation that lets more people decide, all sent by `approvals.notify.reminders` (run by
 `manage.py send_notifications`), never inside a workflow's registration call. Each person
 concerned (`permissions.deciders`) gets one mail with the request's summary and two links,
 Approve and Reject; the subject and the first line say which occasion it is, and a delegate is
@@ -16,108 +16,26 @@ the query string, which Django's request logging leaves out; it is never logged 
 
 A mail server that fails never fails the pass: the failure is logged and recorded as a
 `notify_failed` audit event, the request waits in the inbox as any other, and when nobody at all
-could be mailed the pass tries the same mail again later (`approvals.reminders`).
+could be mailed the pass tries the same mail again later (`approvals.notify.reminders`).
 """
 
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from enum import StrEnum
-from urllib.parse import quote_plus, urlencode
+from urllib.parse import quote_plus
 
 from django.conf import settings
-from django.core import mail, signing
+from django.core import mail
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from . import permissions, wire
-from .models import ApprovalRequest, Assignee, AuditEvent, Outcome
+from approvals import permissions, wire
+from approvals.models import ApprovalRequest, Assignee, AuditEvent, Outcome
+from approvals.notify import links
 
 logger = logging.getLogger(__name__)
-
-SALT = "approvals.email-decision"
-# Only an outer bound: requests live at most a year; what ends a link is its request closing.
-LINK_MAX_AGE = timedelta(days=366)
-
-INVALID_LINK = (
-    "This link is not valid: it may have been cut short or changed on its way. "
-    "Open the request from your inbox instead."
-)
-OTHER_REQUEST = "This link belongs to another request. Open the request from your inbox instead."
-OTHER_PERSON = (
-    "This link was e-mailed to someone else, so it does not work while you are signed in as "
-    "{email}. Sign out and sign in as the person it was sent to, or open the request from your "
-    "inbox."
-)
-NO_SUCH_REQUEST = "There is no such request any more."
-
-
-class LinkRefused(Exception):
-    """The link may not be used; `message` says why, `status` is the page's HTTP status, and
-    `request` is shown with it when the person may see it."""
-
-    def __init__(self, message: str, status: int, request: ApprovalRequest | None = None):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.request = request
-
-
-@dataclass(frozen=True)
-class DecisionLink:
-    request: ApprovalRequest
-    outcome: Outcome
-
-
-def decision_token(request: ApprovalRequest, user, outcome: str) -> str:
-    """The signed part of a decision link: this request, this person, this outcome."""
-    return signing.dumps(
-        {"r": str(request.pk), "u": user.pk, "o": Outcome(outcome).value}, salt=SALT
-    )
-
-
-def decision_url(request: ApprovalRequest, user, outcome: str) -> str:
-    return _link(request, decision_token(request, user, outcome))
-
-
-def _link(request: ApprovalRequest, token: str) -> str:
-    path = reverse("approvals:email-decision", args=[request.pk])
-    return f"{settings.APPROVALS_BASE_URL}{path}?{urlencode({'token': token})}"
-
-
-def open_link(token: str, request_id: uuid.UUID, user) -> DecisionLink:
-    """What a decision link lets the signed-in `user` do, or LinkRefused with why not.
-
-    Refused: a link whose signature does not hold (400), made for another request (400) or for
-    another person (403); a request that is no longer open, because it was decided, cancelled or
-    ran out of time (410); a person who may no longer decide it (403).
-    """
-    try:
-        data = signing.loads(token, salt=SALT, max_age=LINK_MAX_AGE)
-        link_request_id = uuid.UUID(data["r"])
-        user_id = int(data["u"])
-        outcome = Outcome(data["o"])
-    except (signing.BadSignature, KeyError, TypeError, ValueError):
-        # BadSignature includes SignatureExpired: past the outer bound, the request is closed too.
-        raise LinkRefused(INVALID_LINK, 400) from None
-    if link_request_id != request_id:
-        raise LinkRefused(OTHER_REQUEST, 400)
-    if user_id != user.pk:
-        raise LinkRefused(OTHER_PERSON.format(email=user.email or user.get_username()), 403)
-    request = (
-        ApprovalRequest.objects.filter(pk=request_id)
-        .prefetch_related("assignees", "decisions")
-        .first()
-    )
-    if request is None:
-        raise LinkRefused(NO_SUCH_REQUEST, 410)
-    refusal = permissions.decision_refusal(user, request)
-    if refusal:
-        shown = request if permissions.can_see(user, request) else None
-        raise LinkRefused(refusal, 410 if not request.is_open else 403, shown)
-    return DecisionLink(request, outcome)
 
 
 class Purpose(StrEnum):
@@ -158,7 +76,7 @@ class Notified:
 def notify(request_id: uuid.UUID, purpose: Purpose, payload: dict | None = None) -> Notified:
     """E-mail the people `purpose` concerns; record who got it and what failed.
 
-    Runs after the transaction that made the occasion commits (`approvals.reminders`), and reads
+    Runs after the transaction that made the occasion commits (`notify.reminders`), and reads
     the request afresh: one decided or closed meanwhile is mailed to nobody. `payload` adds
     fields to the audit events (a reminder's `point_at`). A failure to send is logged and
     recorded, never raised.
@@ -236,16 +154,16 @@ def notify(request_id: uuid.UUID, purpose: Purpose, payload: dict | None = None)
 
 def _message(request: ApprovalRequest, decider, purpose: Purpose, connection, tokens: list[str]):
     person = decider.user
-    approve = decision_token(request, person, Outcome.APPROVED)
-    reject = decision_token(request, person, Outcome.REJECTED)
+    approve = links.decision_token(request, person, Outcome.APPROVED)
+    reject = links.decision_token(request, person, Outcome.REJECTED)
     tokens.extend((approve, reject))
     context = {
         "approval": request,
         "purpose": purpose.value,
         "person": person,
         "on_behalf_of": decider.on_behalf_of,
-        "approve_url": _link(request, approve),
-        "reject_url": _link(request, reject),
+        "approve_url": links.link(request, approve),
+        "reject_url": links.link(request, reject),
         "page_url": wire.page_url(request),
     }
     # One line, whatever the title holds: mail headers cannot carry line breaks.

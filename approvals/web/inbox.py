@@ -11,8 +11,8 @@ from datetime import timedelta
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from . import emails, permissions
-from .models import ApprovalRequest, Status, expired_q, open_q, overdue_q
+from approvals import emails, permissions
+from approvals.models import ApprovalRequest, Status, expired_q, open_q, overdue_q
 
 PAGE_SIZE = 25
 COUNT_CAP = 1000

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from . import emails, google
+from approvals import emails
+from approvals.identity import google
 
 API_TOKEN_CALLER = "api-token"  # noqa: S105 - a caller name for the audit log, not a secret
 

@@ -14,9 +14,10 @@ from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from . import callers, permissions, registration, services, wire
-from .models import ApprovalRequest
-from .wire import error
+from approvals import permissions, registration, services, wire
+from approvals.identity import callers
+from approvals.models import ApprovalRequest
+from approvals.wire import error
 
 MAX_BODY_BYTES = 256 * 1024
 
@@ -139,7 +140,7 @@ OPENAPI_DOCUMENT = json.loads(Path(__file__).with_name("openapi.json").read_text
 
 @csrf_exempt
 def openapi(request):
-    """The OpenAPI 3.1 description of the API (approvals/openapi.json), for anyone to read."""
+    """The OpenAPI 3.1 description of the API (approvals/api/openapi.json), for anyone to read."""
     if request.method != "GET":
         return error(405, "Use GET.", headers={"Allow": "GET"})
     document = {**OPENAPI_DOCUMENT, "servers": [{"url": settings.APPROVALS_BASE_URL}]}

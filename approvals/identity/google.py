@@ -29,7 +29,7 @@ from google.auth.transport.requests import AuthorizedSession
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from . import emails
+from approvals import emails
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 GOOGLE_ISSUERS = {"accounts.google.com", "https://accounts.google.com"}

@@ -1,0 +1,1 @@
+"""The JSON API the workflows (and, with personal tokens, people) call."""

@@ -1,0 +1,1 @@
+"""Notices to people: what is due (`reminders`), the mail itself (`notices`), its signed links."""

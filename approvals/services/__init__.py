@@ -1,0 +1,42 @@
+"""Every change of state: approvals (register, decide, cancel, expire) and delegations.
+
+Callers use the names below (`services.decide(...)`); each lives in one module of this package.
+"""
+
+from approvals.services.approvals import (
+    AlreadyDecided,
+    CallbackUrlTaken,
+    DecisionRefused,
+    Registered,
+    cancel,
+    decide,
+    expire,
+    expire_overdue,
+    register,
+    retry_callback,
+)
+from approvals.services.delegations import (
+    DELEGATION_MAX_REACH,
+    DelegationRefused,
+    delegate,
+    end_delegation,
+    was_withdrawn,
+)
+
+__all__ = [
+    "DELEGATION_MAX_REACH",
+    "AlreadyDecided",
+    "CallbackUrlTaken",
+    "DecisionRefused",
+    "DelegationRefused",
+    "Registered",
+    "cancel",
+    "decide",
+    "delegate",
+    "end_delegation",
+    "expire",
+    "expire_overdue",
+    "register",
+    "retry_callback",
+    "was_withdrawn",
+]

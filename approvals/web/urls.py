@@ -1,0 +1,20 @@
+"""The people's pages (namespace `approvals`, stitched together in `approvals/urls.py`)."""
+
+from django.urls import path
+
+from approvals.web import views
+
+urlpatterns = [
+    path("", views.inbox, name="inbox"),
+    path("approvals/<uuid:request_id>/", views.detail, name="detail"),
+    path("approvals/<uuid:request_id>/details.json", views.details_json, name="details-json"),
+    path("approvals/<uuid:request_id>/decide", views.decide, name="decide"),
+    path("approvals/bulk-decide", views.bulk_decide, name="bulk-decide"),
+    path(
+        "approvals/<uuid:request_id>/email-decision",
+        views.email_decision,
+        name="email-decision",
+    ),
+    path("delegations/", views.delegations, name="delegations"),
+    path("delegations/<int:delegation_id>/end", views.end_delegation, name="end-delegation"),
+]
