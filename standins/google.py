@@ -1,9 +1,11 @@
 """Local stand-ins for Google's endpoints, so google-auth's real code runs in the tests and bench.
 
 * `MetadataServer`: the GCE/Cloud Run metadata server that google-auth asks for the project id
-  and the service account's access token (google-auth reads GCE_METADATA_HOST/IP).
-* `CertsServer`: Google's ID-token signing certs (`APPROVALS_OIDC_CERTS_URL`), with a test key
-  whose private half `TokenMinter` signs ID tokens with, through google-auth's own JWT encoder.
+  and the service account's access tokens (google-auth reads GCE_METADATA_HOST/IP); it remembers
+  each token's scopes, so the API stand-ins (`standins.google_chat`) can check what they are sent.
+* `CertsServer`: Google's ID-token signing certs (`APPROVALS_OIDC_CERTS_URL`), or a service
+  account's x509 certs, with a test key whose private half `TokenMinter` signs tokens with,
+  through google-auth's own JWT encoder.
 
 The Workflows callback endpoint's stand-in is `standins.workflows`, shared with make run.
 """
@@ -12,6 +14,7 @@ import base64
 import datetime
 import json
 import time
+from urllib.parse import parse_qs, urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -44,10 +47,7 @@ class _MetadataHandler(QuietHandler):
             info = {"email": SERVICE_ACCOUNT, "aliases": ["default"], "scopes": self.server.scopes}
             answer(self, 200, info, {**flavor, "Content-Type": "application/json"})
         elif path in self.server.account_paths("token"):
-            with self.server.lock:
-                self.server.token_fetches += 1
-                self.server.issued += 1
-                token = f"test-access-token-{self.server.issued}"
+            token = self.server.issue(parse_qs(urlsplit(self.path).query).get("scopes"))
             body = {"access_token": token, "expires_in": 3599, "token_type": "Bearer"}
             answer(self, 200, body, {**flavor, "Content-Type": "application/json"})
         else:
@@ -60,6 +60,7 @@ class MetadataServer(StandinServer):
         self.issued = 0
         self.token_fetches = 0
         self.scopes = ["https://www.googleapis.com/auth/cloud-platform"]
+        self.granted: dict[str, frozenset[str]] = {}
 
     @staticmethod
     def account_paths(leaf: str) -> set[str]:
@@ -68,6 +69,23 @@ class MetadataServer(StandinServer):
             f"/computeMetadata/v1/instance/service-accounts/{account}/{leaf}"
             for account in ("default", SERVICE_ACCOUNT)
         }
+
+    def issue(self, requested: list[str] | None) -> str:
+        """A new access token for the scopes asked for (google-auth sends `?scopes=a,b`), else
+        the account's; Cloud Run's metadata server grants whatever scopes are asked for."""
+        scopes = requested[0].split(",") if requested else self.scopes
+        with self.lock:
+            self.token_fetches += 1
+            self.issued += 1
+            token = f"test-access-token-{self.issued}"
+            self.granted[token] = frozenset(scopes)
+        return token
+
+    def scopes_of(self, token: str) -> frozenset[str] | None:
+        """The scopes `token` was issued with, or None when this server never issued it: how
+        the other stand-ins (the Chat API's) check the access tokens they are sent."""
+        with self.lock:
+            return self.granted.get(token)
 
     def last_token(self) -> str:
         return f"test-access-token-{self.issued}"
@@ -114,20 +132,24 @@ class SigningKey:
 
 
 class CertsServer(StandinServer):
+    """Publishes `{key id: PEM}` as Google does, at `path`: Google's OIDC certs by default, or a
+    service account's x509 certs (`/service_accounts/v1/metadata/x509/<e-mail>`, as Chat's)."""
+
     PATH = "/oauth2/v1/certs"
 
-    def __init__(self, keys: list[SigningKey]):
+    def __init__(self, keys: list[SigningKey], path: str = PATH):
         super().__init__(_CertsHandler)
+        self.certs_path = path
         self.certs = {key.key_id: key.cert_pem for key in keys}
         self.cache_control = "public, max-age=3600"
 
     @property
     def url(self) -> str:
-        return self.base_url + self.PATH
+        return self.base_url + self.certs_path
 
     @property
     def fetches(self) -> int:
-        return self.hits.get(self.PATH, 0)
+        return self.hits.get(self.certs_path, 0)
 
 
 class TokenMinter:

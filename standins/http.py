@@ -1,4 +1,5 @@
-"""The one small threaded HTTP server every stand-in is built on, and a free port to put it on.
+"""The one small threaded HTTP server every stand-in is built on, a free port to put it on, and
+`Outgoing`, a request a stand-in platform sends to the app.
 
 Nothing of google-auth here: the tests' conftest picks the metadata stand-in's port with
 `free_port` before google.auth may be imported.
@@ -7,7 +8,10 @@ Nothing of google-auth here: the tests' conftest picks the metadata stand-in's p
 import json
 import socket
 import threading
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import requests
 
 
 def free_port() -> int:
@@ -64,3 +68,21 @@ def answer(handler: BaseHTTPRequestHandler, status: int, body, headers=None) -> 
     handler.send_header("Content-Length", str(len(data)))
     handler.end_headers()
     handler.wfile.write(data)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A request a platform (Slack, Google Chat) sends to the app, as it sends it: the body's
+    bytes and the headers. For Django's test client: `client.post(path, request.body,
+    content_type=request.content_type, headers=request.headers)`; for a running app:
+    `request.send(url)`."""
+
+    body: bytes
+    headers: dict[str, str]
+
+    @property
+    def content_type(self) -> str:
+        return self.headers["Content-Type"]
+
+    def send(self, url: str, timeout: float = 10.0):
+        return requests.post(url, data=self.body, headers=self.headers, timeout=timeout)
