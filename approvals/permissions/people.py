@@ -3,7 +3,8 @@
 Its mailbox and groups (`Person`), whether it may decide anything at all (the decide permission),
 whether it audits, and whom it stands in for through a delegation in force. Kept apart from
 `rules` because these are facts about one person, read once per user object and shared by every
-approval asked about in the same request, as `django.contrib.auth` keeps `has_perm` on the user.
+approval asked about while it lives (a page of the inbox, a bulk decision), as `django.contrib.auth`
+caches `has_perm`'s answers on the user.
 """
 
 from dataclasses import dataclass
