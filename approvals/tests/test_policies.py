@@ -8,7 +8,9 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from approvals import permissions, services
-from approvals.models import ApprovalRequest, AuditEvent, Decision, Delegation, Status
+from approvals.models import ApprovalRequest, Assignee, AuditEvent, Decision, Delegation, Status
+from approvals.permissions import people, rules
+from approvals.permissions.people import Person
 from approvals.tests.conftest import API_TOKEN, decide_page, postgres_only, waiting_ids
 from approvals.tests.test_concurrency import at_once
 
@@ -348,6 +350,104 @@ def test_the_page_the_inbox_the_mail_and_visibility_agree_for_every_user(
 ):
     """For every user and policy shape: `decider_capacity` (the page and the decision), the
     inbox query, `deciders` (the e-mails and "who can decide") and `can_see` give one answer."""
+    request_id = _registered_in_shape(shape, register, make_user)
+    request = ApprovalRequest.objects.prefetch_related("assignees", "decisions").get(pk=request_id)
+    mailed = {d.user.username: d.on_behalf_of for d in permissions.deciders(request)}
+
+    may = {}
+    for person in get_user_model().objects.all():
+        person = user(person.username)  # fresh: no cached groups or delegations
+        capacity = permissions.decider_capacity(person, request)
+        in_inbox = permissions.requests_awaiting(person).filter(pk=request_id).exists()
+        assert (capacity.refusal is None) == in_inbox, (shape, person.username, capacity)
+        if capacity.refusal is None:
+            may[person.username] = capacity.on_behalf_of
+            assert permissions.can_see(person, request), (shape, person.username)
+    assert may == mailed, shape
+
+    expected = {
+        "open": {
+            **{"anna": "", "ben": "", "carl": "", "dora": "", "fiona": "", "felix": ""},
+            "zed": "",
+        },
+        "group": {"fiona": "", "felix": ""},
+        "group and e-mail": {"anna": "", "fiona": "", "felix": ""},
+        "before escalation": {"anna": ""},
+        "after escalation": {"anna": "", "ben": "", "fiona": "", "felix": ""},
+        "one of two approved": {
+            **{"anna": "", "ben": "", "dora": "", "fiona": "", "felix": ""},
+            "zed": "",
+        },
+        "delegated": {"anna": "", "carl": "anna@example.com"},
+        "delegated, delegator approved": {"ben": "", "dora": "ben@example.com"},
+        "delegated, expired delegation": {"anna": ""},
+        "delegation chain": {"anna": "", "carl": "anna@example.com"},
+        "closed": {},
+        "requester under another spelling": {
+            **{"anna": "", "ben": "", "carl": "", "dora": "", "fiona": "", "felix": ""},
+            "zed": "",
+        },
+        # ben+x@ is not ben@'s mailbox; zed@ is zed's (his account's e-mail is another spelling).
+        "assignees under other spellings": {"anna": "", "zed": "", "carl": ""},
+        "delegate is the requester under another spelling": {
+            "anna": "",
+            "dora": "",
+            "zed": "dora@example.com",
+        },
+    }[shape]
+    assert may == expected
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_each_rule_gives_one_answer_in_sql_and_in_python(register, make_user, finance, shape):
+    """`permissions.rules`: for every user and policy shape, each rule's query (`q`, for the
+    inbox and visibility) and its Python test on the loaded request (`holds`, for the page and
+    the e-mails) agree, and the escalation notice goes to deciders only."""
+    request_id = _registered_in_shape(shape, register, make_user)
+    request = ApprovalRequest.objects.prefetch_related("assignees", "decisions").get(pk=request_id)
+    facts = rules.Facts.of(request)
+
+    for account in get_user_model().objects.all():
+        person = Person.of(user(account.username))
+        for name, rule in _every_rule(person, people.delegators_of(person)):
+            in_sql = ApprovalRequest.objects.filter(pk=request_id).filter(rule.q).exists()
+            assert rule.holds(facts) == in_sql, (shape, account.username, name)
+
+    mailed = {d.user.username: d.on_behalf_of for d in permissions.deciders(request)}
+    told = {
+        d.user.username: d.on_behalf_of
+        for d in permissions.deciders(request, role=Assignee.Role.ESCALATION)
+    }
+    assert told.items() <= mailed.items(), shape
+    assert told == {
+        "after escalation": {"ben": "", "fiona": "", "felix": ""},
+        "assignees under other spellings": {"carl": ""},
+    }.get(shape, {})
+
+
+def _every_rule(person, delegators):
+    """Each rule of `permissions.rules` as asked about `person`, by name."""
+    escalation = {"newly_by_escalation": True}
+    yield "names nobody", rules.names_nobody()
+    yield "escalated", rules.escalated()
+    for role in Assignee.Role.values:
+        yield f"names ({role})", rules.names(role, person)
+    yield "named", rules.named(person)
+    yield "newly named by escalation", rules.named(person, **escalation)
+    yield "asked by", rules.asked_by(person)
+    yield "had their say", rules.had_say(person)
+    yield "free to decide", rules.free_to_decide(person)
+    yield "may decide, newly by escalation", rules.may_decide(person, **escalation)
+    for delegator, rule in rules.standings(person, delegators):
+        by = delegator.email if delegator else "themselves"
+        yield f"in line ({by})", rules.in_line(person, delegator)
+        yield f"may decide ({by})", rule
+    yield "sees", rules.sees(person, delegators)
+
+
+def _registered_in_shape(shape, register, make_user):
+    """Register a request in policy `shape` among the same people (and the `finance` group's
+    fiona and felix); return its id."""
     for name in ("anna", "ben", "carl", "dora"):
         make_user(name)
     make_user("nora", approver=False)
@@ -422,51 +522,7 @@ def test_the_page_the_inbox_the_mail_and_visibility_agree_for_every_user(
         delegation("carl", "dora")
     if shape == "closed":
         services.decide(request_id, user("anna"), "rejected", "no")
-    request = ApprovalRequest.objects.prefetch_related("assignees", "decisions").get(pk=request_id)
-    mailed = {d.user.username: d.on_behalf_of for d in permissions.deciders(request)}
-
-    may = {}
-    for person in get_user_model().objects.all():
-        person = user(person.username)  # fresh: no cached groups or delegations
-        capacity = permissions.decider_capacity(person, request)
-        in_inbox = permissions.requests_awaiting(person).filter(pk=request_id).exists()
-        assert (capacity.refusal is None) == in_inbox, (shape, person.username, capacity)
-        if capacity.refusal is None:
-            may[person.username] = capacity.on_behalf_of
-            assert permissions.can_see(person, request), (shape, person.username)
-    assert may == mailed, shape
-
-    expected = {
-        "open": {
-            **{"anna": "", "ben": "", "carl": "", "dora": "", "fiona": "", "felix": ""},
-            "zed": "",
-        },
-        "group": {"fiona": "", "felix": ""},
-        "group and e-mail": {"anna": "", "fiona": "", "felix": ""},
-        "before escalation": {"anna": ""},
-        "after escalation": {"anna": "", "ben": "", "fiona": "", "felix": ""},
-        "one of two approved": {
-            **{"anna": "", "ben": "", "dora": "", "fiona": "", "felix": ""},
-            "zed": "",
-        },
-        "delegated": {"anna": "", "carl": "anna@example.com"},
-        "delegated, delegator approved": {"ben": "", "dora": "ben@example.com"},
-        "delegated, expired delegation": {"anna": ""},
-        "delegation chain": {"anna": "", "carl": "anna@example.com"},
-        "closed": {},
-        "requester under another spelling": {
-            **{"anna": "", "ben": "", "carl": "", "dora": "", "fiona": "", "felix": ""},
-            "zed": "",
-        },
-        # ben+x@ is not ben@'s mailbox; zed@ is zed's (his account's e-mail is another spelling).
-        "assignees under other spellings": {"anna": "", "zed": "", "carl": ""},
-        "delegate is the requester under another spelling": {
-            "anna": "",
-            "dora": "",
-            "zed": "dora@example.com",
-        },
-    }[shape]
-    assert may == expected
+    return request_id
 
 
 def _refusal(person, request):
