@@ -11,7 +11,18 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from approvals import audit
+from approvals import audit, emails
+
+# Field limits: the columns' sizes. Registration (`approvals.registration`) and the forms check
+# values against these same names, so whatever they accept fits its column.
+MAX_TITLE = 200
+MAX_CALLBACK_URL = 2000
+MAX_EXTERNAL_ID = 200
+MAX_EMAIL = emails.MAX_LENGTH  # RFC 5321's limit on a forward path: every e-mail column
+MAX_GROUP_NAME = 150  # django.contrib.auth's Group.name
+MAX_NOTE = 200  # a delegation's note
+AMOUNT_MAX_DIGITS = 18
+AMOUNT_DECIMAL_PLACES = 3
 
 
 class Status(models.TextChoices):
@@ -116,21 +127,25 @@ class ApprovalRequest(models.Model):
     """One pending decision that a workflow execution waits for, and its callback's delivery."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    callback_url = models.URLField(max_length=2000, unique=True)
-    title = models.CharField(max_length=200)
-    requester_email = models.EmailField(help_text="Stored lower-case; never allowed to decide.")
+    callback_url = models.URLField(max_length=MAX_CALLBACK_URL, unique=True)
+    title = models.CharField(max_length=MAX_TITLE)
+    requester_email = models.EmailField(
+        max_length=MAX_EMAIL, help_text="Stored lower-case; never allowed to decide."
+    )
     requester_key = models.CharField(
-        max_length=254,
+        max_length=MAX_EMAIL,
         help_text="The requester as a person (`approvals.emails.person`): whom the rule "
         "'never your own request' compares.",
     )
-    amount = models.DecimalField(max_digits=18, decimal_places=3, null=True, blank=True)
+    amount = models.DecimalField(
+        max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES, null=True, blank=True
+    )
     currency = models.CharField(max_length=3, blank=True)
     description = models.TextField(blank=True)
     details = models.JSONField(default=dict, blank=True)
-    external_id = models.CharField(max_length=200, blank=True, db_index=True)
+    external_id = models.CharField(max_length=MAX_EXTERNAL_ID, blank=True, db_index=True)
     registered_by = models.CharField(
-        max_length=254, help_text="The API caller: a service account e-mail or 'api-token'."
+        max_length=MAX_EMAIL, help_text="The API caller: a service account e-mail or 'api-token'."
     )
     required_approvals = models.PositiveSmallIntegerField(
         default=1, help_text="Approvals by different people needed; the first rejection ends it."
@@ -302,13 +317,17 @@ class Assignee(models.Model):
 
     request = models.ForeignKey(ApprovalRequest, on_delete=models.CASCADE, related_name="assignees")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.ASSIGNEE)
-    email = models.EmailField(blank=True, help_text="Stored lower-case; empty for a group.")
+    email = models.EmailField(
+        max_length=MAX_EMAIL, blank=True, help_text="Stored lower-case; empty for a group."
+    )
     email_key = models.CharField(
-        max_length=254,
+        max_length=MAX_EMAIL,
         blank=True,
         help_text="The mailbox (`approvals.emails.canonical`) that decides; empty for a group.",
     )
-    group = models.CharField(max_length=150, blank=True, help_text="A Django group's name.")
+    group = models.CharField(
+        max_length=MAX_GROUP_NAME, blank=True, help_text="A Django group's name."
+    )
 
     class Meta:
         constraints = [
@@ -341,10 +360,13 @@ class Decision(models.Model):
     request = models.ForeignKey(ApprovalRequest, on_delete=models.PROTECT, related_name="decisions")
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     decided_by = models.EmailField(
-        help_text="The person who decided, by their mailbox (`approvals.emails.canonical`)."
+        max_length=MAX_EMAIL,
+        help_text="The person who decided, by their mailbox (`approvals.emails.canonical`).",
     )
     on_behalf_of = models.EmailField(
-        blank=True, help_text="The person the decider stood in for (a delegation), if any."
+        max_length=MAX_EMAIL,
+        blank=True,
+        help_text="The person the decider stood in for (a delegation), if any.",
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
@@ -391,7 +413,7 @@ class Delegation(models.Model):
     )
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
-    note = models.CharField(max_length=200, blank=True)
+    note = models.CharField(max_length=MAX_NOTE, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     ended_early_at = models.DateTimeField(null=True, blank=True)
 
@@ -451,7 +473,7 @@ class AuditEvent(models.Model):
     )
     kind = models.CharField(max_length=20, choices=Kind.choices)
     actor = models.CharField(
-        max_length=254, help_text="Who did it: a person, a caller or 'system'."
+        max_length=MAX_EMAIL, help_text="Who did it: a person, a caller or 'system'."
     )
     at = models.DateTimeField(default=timezone.now, db_index=True)
     payload = models.JSONField(default=dict, blank=True)
@@ -512,7 +534,9 @@ class IapIdentity(models.Model):
         unique=True,
         help_text="The assertion's `sub`, e.g. accounts.google.com:1234.",
     )
-    email = models.EmailField(help_text="The e-mail the latest assertion named.")
+    email = models.EmailField(
+        max_length=MAX_EMAIL, help_text="The e-mail the latest assertion named."
+    )
     last_seen_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -20,26 +20,29 @@ from django.core.validators import validate_email
 
 from approvals import emails, nesting, permissions, text
 from approvals.callback_urls import callback_url_problem
+from approvals.models import (
+    AMOUNT_DECIMAL_PLACES,
+    AMOUNT_MAX_DIGITS,
+    MAX_CALLBACK_URL,
+    MAX_EMAIL,
+    MAX_EXTERNAL_ID,
+    MAX_GROUP_NAME,
+    MAX_TITLE,
+)
 
-MAX_TITLE = 200
-MAX_EMAIL = 254  # RFC 5321's limit on a forward path, and the column's size
-MAX_CALLBACK_URL = 2000
+# The limits of what a caller may send beyond the columns' sizes (those are `approvals.models`').
 MAX_DESCRIPTION = 10_000
 MAX_DETAILS_BYTES = 64 * 1024
 # Levels of objects and lists a field may nest, the field's own value included (details holding
 # line items use three). Python's JSON parser and encoder recurse once per level and fail some
-# way below a thousand; pages show all of these levels (`approvals_display.SHOWN_DEPTH`).
+# way below a thousand; pages show all of these levels (`approvals.details.SHOWN_DEPTH`).
 MAX_DEPTH = 10
-MAX_EXTERNAL_ID = 200
 MAX_ASSIGNEES = 100
 MAX_GROUPS = 20
-MAX_GROUP_NAME = 150  # django.contrib.auth's Group.name
 MAX_REQUIRED_APPROVALS = 20
 MIN_ESCALATE_AFTER = 60
 MIN_TIMEOUT = 60
 MAX_TIMEOUT = 31_536_000
-AMOUNT_MAX_DIGITS = 18
-AMOUNT_DECIMAL_PLACES = 3
 FIELDS = {
     "callback_url",
     "title",
