@@ -6,6 +6,7 @@ an audit event links itself to its request's previous one as it is saved (`appro
 """
 
 import uuid
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import models, transaction
@@ -47,6 +48,48 @@ class DeliveryStatus(models.TextChoices):
     DELIVERED = "delivered", "Delivered"
     GONE = "gone", "Gone (workflow no longer waits)"
     FAILED = "failed", "Failed"
+
+
+@dataclass(frozen=True)
+class DeliveryWords:
+    """A callback state in words for people: `summary` on the request page and in the admin;
+    `news` (with its `level`, Django's name of a message level) what the person who just decided
+    is told of the first attempt, "" for a state a first attempt never ends in."""
+
+    summary: str
+    news: str = ""
+    level: str = "INFO"
+
+
+# Every callback state's words; `{problem}` in news stands for `delivery_problem`.
+DELIVERY_WORDS = {
+    DeliveryStatus.NONE: DeliveryWords("nothing to send yet"),
+    # Due after a decision: the delivery job claimed the callback before the first attempt could.
+    DeliveryStatus.DUE: DeliveryWords(
+        "being sent", "Your decision is stored and is being sent to the workflow."
+    ),
+    DeliveryStatus.RETRYING: DeliveryWords(
+        "callback failed, will retry",
+        "Your decision is stored, but the workflow could not be told yet: {problem} "
+        "It will be sent again automatically.",
+        "WARNING",
+    ),
+    DeliveryStatus.DELIVERED: DeliveryWords(
+        "delivered", "The workflow has received your decision."
+    ),
+    DeliveryStatus.GONE: DeliveryWords(
+        "the workflow no longer waits",
+        "The workflow no longer waits for this decision (its execution has ended). "
+        "Your decision is stored here.",
+        "WARNING",
+    ),
+    DeliveryStatus.FAILED: DeliveryWords(
+        "callback failed, gave up",
+        "Your decision is stored, but the callback failed and will not be retried "
+        "automatically: {problem} Tell an administrator.",
+        "ERROR",
+    ),
+}
 
 
 # Names of the errors a callback attempt stores as "Name: message" (approvals/delivery.py),
@@ -252,14 +295,7 @@ class ApprovalRequest(models.Model):
     @property
     def delivery_summary(self) -> str:
         """The callback's state in words, for the request page and the admin."""
-        return {
-            DeliveryStatus.NONE: "nothing to send yet",
-            DeliveryStatus.DUE: "being sent",
-            DeliveryStatus.RETRYING: "callback failed, will retry",
-            DeliveryStatus.DELIVERED: "delivered",
-            DeliveryStatus.GONE: "the workflow no longer waits",
-            DeliveryStatus.FAILED: "callback failed, gave up",
-        }[DeliveryStatus(self.delivery_status)]
+        return DELIVERY_WORDS[DeliveryStatus(self.delivery_status)].summary
 
     @property
     def delivery_failed(self) -> bool:
