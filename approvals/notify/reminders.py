@@ -40,9 +40,15 @@ logger = logging.getLogger(__name__)
 
 # When no mail at all could be sent, the same e-mail is due again this much later.
 MAIL_RETRY_DELAY = timedelta(minutes=5)
+# The format of `APPROVALS_REMINDERS`: its units, one point, and the format in words for whoever
+# sets it (the hint of the configuration check `approvals.E004`).
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 POINT_RE = re.compile(
     r"(?:(?P<percent>[0-9]{1,2}(?:\.[0-9]+)?)%|(?P<number>[0-9]+)(?P<unit>[smhd]))"
+)
+FORMAT_HINT = (
+    "Use comma-separated shares of a request's lifetime and times before its expiry, such as "
+    "'50%,1d' (the default) or '25%,75%,4h'; leave it empty for no reminders."
 )
 
 
@@ -84,6 +90,17 @@ def parse_points(text: str) -> tuple[Point, ...]:
                 raise ValueError(f"{item!r}: a time before expiry must be positive.")
             points.append(Point(item, before_expiry=timedelta(seconds=seconds)))
     return tuple(points)
+
+
+def setting_problem(value) -> str | None:
+    """What makes `value` no `APPROVALS_REMINDERS` setting, or None when it is one."""
+    if not isinstance(value, str):
+        return "it must be a string such as '50%,1d'."
+    try:
+        parse_points(value)
+    except ValueError as error:
+        return str(error)
+    return None
 
 
 def points() -> tuple[Point, ...]:
