@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from approvals.identity import google
-from approvals.models import ApprovalRequest, AuditEvent, DeliveryStatus
+from approvals.models import ACTIVE_DELIVERY_STATES, ApprovalRequest, AuditEvent, DeliveryStatus
 from approvals.wire import callback_body
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,6 @@ FIRST_RETRY_DELAY = timedelta(seconds=10)
 MAX_RETRY_DELAY = timedelta(hours=1)
 MAX_CLIENT_ERRORS = 5  # 400/401/403 in a row before giving up (a token or IAM grant may be late)
 GIVE_UP_GRACE = timedelta(hours=1)  # after the request's expiry, the workflow has stopped waiting
-ACTIVE_STATES = (DeliveryStatus.DUE, DeliveryStatus.RETRYING)
 # How long a claimed callback stays taken by the attempt in flight: far longer than an attempt
 # can last (connecting with retries, a token refresh, the POST and google-auth's retries of a 401),
 # short enough that a callback whose sender died goes out again soon.
@@ -131,7 +130,9 @@ def claim_due(request_id) -> datetime | None:
     claim = now + ATTEMPT_LEASE
     with transaction.atomic():
         won = ApprovalRequest.objects.filter(
-            pk=request_id, delivery_status__in=ACTIVE_STATES, delivery_next_attempt_at__lte=now
+            pk=request_id,
+            delivery_status__in=ACTIVE_DELIVERY_STATES,
+            delivery_next_attempt_at__lte=now,
         ).update(delivery_next_attempt_at=claim)
     return claim if won else None
 
@@ -141,7 +142,7 @@ def send_due(limit: int = 100) -> int:
     now = timezone.now()
     due_ids = list(
         ApprovalRequest.objects.filter(
-            delivery_status__in=ACTIVE_STATES, delivery_next_attempt_at__lte=now
+            delivery_status__in=ACTIVE_DELIVERY_STATES, delivery_next_attempt_at__lte=now
         )
         .order_by("delivery_next_attempt_at")
         .values_list("pk", flat=True)[:limit]
@@ -163,7 +164,9 @@ def record(request_id, claim: datetime, attempt: Attempt) -> str | None:
         request = (
             ApprovalRequest.objects.select_for_update()
             .filter(
-                pk=request_id, delivery_status__in=ACTIVE_STATES, delivery_next_attempt_at=claim
+                pk=request_id,
+                delivery_status__in=ACTIVE_DELIVERY_STATES,
+                delivery_next_attempt_at=claim,
             )
             .first()
         )

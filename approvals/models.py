@@ -50,6 +50,10 @@ class DeliveryStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+# A callback still to be sent: the delivery pass's states, and its index's condition.
+ACTIVE_DELIVERY_STATES = (DeliveryStatus.DUE, DeliveryStatus.RETRYING)
+
+
 @dataclass(frozen=True)
 class DeliveryWords:
     """A callback state in words for people: `summary` on the request page and in the admin;
@@ -244,18 +248,18 @@ class ApprovalRequest(models.Model):
             models.Index(
                 fields=["next_reminder_at"],
                 name="approval_reminder_due",
-                condition=models.Q(status="pending", next_reminder_at__isnull=False),
+                condition=models.Q(status=Status.PENDING, next_reminder_at__isnull=False),
             ),
             models.Index(
                 fields=["escalates_at"],
                 name="approval_escalation_due",
-                condition=models.Q(status="pending", escalated_at__isnull=True),
+                condition=models.Q(status=Status.PENDING, escalated_at__isnull=True),
             ),
             # The delivery pass: callbacks that are due, soonest first.
             models.Index(
                 fields=["delivery_next_attempt_at"],
                 name="approval_delivery_due",
-                condition=models.Q(delivery_status__in=["due", "retrying"]),
+                condition=models.Q(delivery_status__in=ACTIVE_DELIVERY_STATES),
             ),
         ]
         constraints = [

@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from approvals import delivery, services
-from approvals.models import ApprovalRequest, AuditEvent, DeliveryStatus
+from approvals.models import ACTIVE_DELIVERY_STATES, ApprovalRequest, AuditEvent, DeliveryStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -69,10 +69,10 @@ def test_a_batch_with_a_third_of_first_attempts_failing_is_delivered_exactly_onc
 
     first_failures = ApprovalRequest.objects.filter(delivery_status=DeliveryStatus.RETRYING).count()
     passes = 0
-    while ApprovalRequest.objects.filter(delivery_status__in=delivery.ACTIVE_STATES).exists():
+    while ApprovalRequest.objects.filter(delivery_status__in=ACTIVE_DELIVERY_STATES).exists():
         passes += 1
         assert passes <= 5, "callbacks still undelivered after 5 passes"
-        ApprovalRequest.objects.filter(delivery_status__in=delivery.ACTIVE_STATES).update(
+        ApprovalRequest.objects.filter(delivery_status__in=ACTIVE_DELIVERY_STATES).update(
             delivery_next_attempt_at=timezone.now()
         )
         call_command("deliver_callbacks", verbosity=0)
