@@ -36,9 +36,9 @@ def test_a_reset_or_a_hang_is_retried(register, manager, receiver, short_timeout
 
     services.decide(created["id"], manager, "approved", "")
 
-    request = ApprovalRequest.objects.get(pk=created["id"])
-    assert request.delivery_status == DeliveryStatus.RETRYING
-    assert error in request.delivery_last_error
+    approval = ApprovalRequest.objects.get(pk=created["id"])
+    assert approval.delivery_status == DeliveryStatus.RETRYING
+    assert error in approval.delivery_last_error
     assert receiver.received == []
 
     ApprovalRequest.objects.filter(pk=created["id"]).update(delivery_next_attempt_at=timezone.now())
@@ -88,9 +88,9 @@ def test_a_batch_with_a_third_of_first_attempts_failing_is_delivered_exactly_onc
     assert set(delivered.values()) == {1}
     assert not {created["id"] for created in undecided} & set(delivered)
     for callback in receiver.received:
-        request = ApprovalRequest.objects.get(pk=callback.body["request_id"])
-        assert callback.body["decision"] == request.status
-        assert callback.body["decided_by"] == request.decisions.get().decided_by
+        approval = ApprovalRequest.objects.get(pk=callback.body["request_id"])
+        assert callback.body["decision"] == approval.status
+        assert callback.body["decided_by"] == approval.decisions.get().decided_by
     assert ApprovalRequest.objects.filter(delivery_status=DeliveryStatus.DELIVERED).count() == 500
     assert AuditEvent.objects.filter(kind=AuditEvent.Kind.CALLBACK_SENT).count() == 500
     assert AuditEvent.objects.filter(kind=AuditEvent.Kind.CALLBACK_FAILED).count() == first_failures
