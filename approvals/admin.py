@@ -189,29 +189,29 @@ class ApprovalRequestAdmin(ReadOnly, export.CsvExport, admin.ModelAdmin):
             )
 
     @admin.display(description="status", ordering="status")
-    def shown_status(self, obj):
-        return obj.get_effective_status_display()
+    def shown_status(self, approval):
+        return approval.get_effective_status_display()
 
     @admin.display(description="details")
-    def shown_details(self, obj):
+    def shown_details(self, approval):
         """The details as the request page shows them (within its caps), and the whole as JSON;
         Django's own display of a JSONField would serialize any depth, and fail on it."""
         return format_html(
             '{}<p><a href="{}">The details as JSON</a></p>',
-            details_table(details.readable(obj.pk)),
-            reverse("approvals:details-json", args=[obj.pk]),
+            details_table(details.readable(approval.pk)),
+            reverse("approvals:details-json", args=[approval.pk]),
         )
 
     @admin.display(description="callback", ordering="delivery_status")
-    def callback(self, obj):
+    def callback(self, approval):
         """The state in words, and for operators the last attempt's error as it was stored."""
-        if obj.delivery_failed and obj.delivery_last_error:
-            return f"{obj.delivery_summary} ({obj.delivery_last_error[:120]})"
-        return obj.delivery_summary
+        if approval.delivery_failed and approval.delivery_last_error:
+            return f"{approval.delivery_summary} ({approval.delivery_last_error[:120]})"
+        return approval.delivery_summary
 
     @admin.display(description="decided by")
-    def decided_by(self, obj):
-        decision = obj.final_decision
+    def decided_by(self, approval):
+        decision = approval.final_decision
         return decision.decided_by if decision else "—"
 
     export_name = "approval-requests"

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core import checks
 
-from approvals.notify.reminders import parse_points
+from approvals.notify import reminders
 
 README = "See README.md, 'Configuration checks'."
 
@@ -134,19 +134,13 @@ def check_reminders(app_configs, **kwargs):
     # The e-mail job plans every reminder from this setting, so a value that does not parse
     # would fail each of its passes; stopping `migrate` and the checks job says so at deploy time.
     value = settings.APPROVALS_REMINDERS
-    try:
-        if not isinstance(value, str):
-            raise ValueError("it must be a string such as '50%,1d'.")
-        parse_points(value)
-    except ValueError as error:
-        return [
-            checks.Error(
-                f"APPROVALS_REMINDERS is {value!r}, which is not a list of reminder points: "
-                f"{error}",
-                hint="Use comma-separated shares of a request's lifetime and times before its "
-                "expiry, such as '50%,1d' (the default) or '25%,75%,4h'; leave it empty for no "
-                "reminders. " + README,
-                id="approvals.E004",
-            )
-        ]
-    return []
+    problem = reminders.setting_problem(value)
+    if problem is None:
+        return []
+    return [
+        checks.Error(
+            f"APPROVALS_REMINDERS is {value!r}, which is not a list of reminder points: {problem}",
+            hint=f"{reminders.FORMAT_HINT} {README}",
+            id="approvals.E004",
+        )
+    ]

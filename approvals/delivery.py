@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from approvals.identity import google
-from approvals.models import ApprovalRequest, AuditEvent, DeliveryStatus
+from approvals.models import ACTIVE_DELIVERY_STATES, ApprovalRequest, AuditEvent, DeliveryStatus
 from approvals.wire import callback_body
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,16 @@ FIRST_RETRY_DELAY = timedelta(seconds=10)
 MAX_RETRY_DELAY = timedelta(hours=1)
 MAX_CLIENT_ERRORS = 5  # 400/401/403 in a row before giving up (a token or IAM grant may be late)
 GIVE_UP_GRACE = timedelta(hours=1)  # after the request's expiry, the workflow has stopped waiting
-ACTIVE_STATES = (DeliveryStatus.DUE, DeliveryStatus.RETRYING)
+# What an attempt changes of its request (`_store`).
+STORED_FIELDS = [
+    "delivery_status",
+    "delivery_attempts",
+    "delivery_client_errors",
+    "delivery_last_status_code",
+    "delivery_last_error",
+    "delivery_next_attempt_at",
+    "delivered_at",
+]
 # How long a claimed callback stays taken by the attempt in flight: far longer than an attempt
 # can last (connecting with retries, a token refresh, the POST and google-auth's retries of a 401),
 # short enough that a callback whose sender died goes out again soon.
@@ -78,10 +87,10 @@ def retry_delay(attempts: int) -> timedelta:
     return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not a secret
 
 
-def next_state(request: ApprovalRequest, attempt: Attempt, now: datetime):
+def next_state(approval: ApprovalRequest, attempt: Attempt, now: datetime):
     """The delivery state an attempt leads to: (status, next attempt time or None).
 
-    `request.delivery_client_errors` already counts this attempt's 400/401/403, if it was one.
+    `approval.delivery_client_errors` already counts this attempt's 400/401/403, if it was one.
     """
     code = attempt.status_code
     if code is not None and 200 <= code < 300:
@@ -92,12 +101,12 @@ def next_state(request: ApprovalRequest, attempt: Attempt, now: datetime):
         code is not None
         and 400 <= code < 500
         and code != 429
-        and request.delivery_client_errors >= MAX_CLIENT_ERRORS
+        and approval.delivery_client_errors >= MAX_CLIENT_ERRORS
     ):
         return DeliveryStatus.FAILED, None
-    if now > request.expires_at + GIVE_UP_GRACE:
+    if now > approval.expires_at + GIVE_UP_GRACE:
         return DeliveryStatus.FAILED, None
-    return DeliveryStatus.RETRYING, now + retry_delay(request.delivery_attempts)
+    return DeliveryStatus.RETRYING, now + retry_delay(approval.delivery_attempts)
 
 
 def send(request_id, read_timeout: float | None = None) -> str | None:
@@ -112,9 +121,9 @@ def send(request_id, read_timeout: float | None = None) -> str | None:
     claim = claim_due(request_id)
     if claim is None:
         return None
-    request = ApprovalRequest.objects.get(pk=request_id)
+    approval = ApprovalRequest.objects.get(pk=request_id)
     attempt = post_callback(
-        request.callback_url, callback_body(request), read_timeout or READ_TIMEOUT_SECONDS
+        approval.callback_url, callback_body(approval), read_timeout or READ_TIMEOUT_SECONDS
     )
     return record(request_id, claim, attempt)
 
@@ -131,7 +140,9 @@ def claim_due(request_id) -> datetime | None:
     claim = now + ATTEMPT_LEASE
     with transaction.atomic():
         won = ApprovalRequest.objects.filter(
-            pk=request_id, delivery_status__in=ACTIVE_STATES, delivery_next_attempt_at__lte=now
+            pk=request_id,
+            delivery_status__in=ACTIVE_DELIVERY_STATES,
+            delivery_next_attempt_at__lte=now,
         ).update(delivery_next_attempt_at=claim)
     return claim if won else None
 
@@ -141,7 +152,7 @@ def send_due(limit: int = 100) -> int:
     now = timezone.now()
     due_ids = list(
         ApprovalRequest.objects.filter(
-            delivery_status__in=ACTIVE_STATES, delivery_next_attempt_at__lte=now
+            delivery_status__in=ACTIVE_DELIVERY_STATES, delivery_next_attempt_at__lte=now
         )
         .order_by("delivery_next_attempt_at")
         .values_list("pk", flat=True)[:limit]
@@ -160,51 +171,43 @@ def record(request_id, claim: datetime, attempt: Attempt) -> str | None:
     losing it means the process stalled for longer than that, and the later attempt's record wins.
     """
     with transaction.atomic():
-        request = (
+        approval = (
             ApprovalRequest.objects.select_for_update()
             .filter(
-                pk=request_id, delivery_status__in=ACTIVE_STATES, delivery_next_attempt_at=claim
+                pk=request_id,
+                delivery_status__in=ACTIVE_DELIVERY_STATES,
+                delivery_next_attempt_at=claim,
             )
             .first()
         )
-        if request is None:
+        if approval is None:
             logger.warning(
                 "Callback attempt for request %s ended after its claim ran out; not recorded",
                 request_id,
                 extra={"json_fields": {"request_id": str(request_id)}},
             )
             return None
-        return _store(request, attempt)
+        return _store(approval, attempt)
 
 
-def _store(request: ApprovalRequest, attempt: Attempt) -> str:
+def _store(approval: ApprovalRequest, attempt: Attempt) -> str:
     now = timezone.now()
-    request.delivery_attempts += 1
+    approval.delivery_attempts += 1
     code = attempt.status_code
     if code is not None and 400 <= code < 500 and code not in (404, 410, 429):
-        request.delivery_client_errors += 1
+        approval.delivery_client_errors += 1
     else:
-        request.delivery_client_errors = 0
-    status, next_at = next_state(request, attempt, now)
-    request.delivery_status = status
-    request.delivery_last_status_code = attempt.status_code
-    request.delivery_last_error = attempt.error
-    request.delivery_next_attempt_at = next_at
+        approval.delivery_client_errors = 0
+    status, next_at = next_state(approval, attempt, now)
+    approval.delivery_status = status
+    approval.delivery_last_status_code = attempt.status_code
+    approval.delivery_last_error = attempt.error
+    approval.delivery_next_attempt_at = next_at
     if status == DeliveryStatus.DELIVERED:
-        request.delivered_at = now
-    request.save(
-        update_fields=[
-            "delivery_status",
-            "delivery_attempts",
-            "delivery_client_errors",
-            "delivery_last_status_code",
-            "delivery_last_error",
-            "delivery_next_attempt_at",
-            "delivered_at",
-        ]
-    )
+        approval.delivered_at = now
+    approval.save(update_fields=STORED_FIELDS)
     AuditEvent.objects.create(
-        request=request,
+        request=approval,
         kind=(
             AuditEvent.Kind.CALLBACK_SENT
             if status == DeliveryStatus.DELIVERED
@@ -213,28 +216,32 @@ def _store(request: ApprovalRequest, attempt: Attempt) -> str:
         actor="system",
         at=now,
         payload={
-            "attempt": request.delivery_attempts,
+            "attempt": approval.delivery_attempts,
             "status_code": attempt.status_code,
             "error": attempt.error,
             "duration_ms": attempt.duration_ms,
             "delivery_status": status,
         },
     )
+    _log(approval, attempt, status)
+    return status
+
+
+def _log(approval: ApprovalRequest, attempt: Attempt, status: str) -> None:
     log = logger.error if status == DeliveryStatus.FAILED else logger.info
     log(
         "Callback attempt %s for request %s: %s (%s)",
-        request.delivery_attempts,
-        request.pk,
+        approval.delivery_attempts,
+        approval.pk,
         status,
         attempt.error or attempt.status_code,
         extra={
             "json_fields": {
-                "request_id": str(request.pk),
-                "attempt": request.delivery_attempts,
+                "request_id": str(approval.pk),
+                "attempt": approval.delivery_attempts,
                 "status_code": attempt.status_code,
                 "delivery_status": status,
                 "duration_ms": attempt.duration_ms,
             }
         },
     )
-    return status

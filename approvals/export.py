@@ -155,46 +155,56 @@ def request_rows(queryset):
     """One row per decision, the request's columns repeated, so that a request decided by
     several people shows each of them; a request nobody decided has one row, its decision
     columns empty. The status is the shown one (expired at once, as in the list)."""
-    requests = (
+    approvals = (
         queryset.defer("description", "details")
         .prefetch_related("decisions")
         .iterator(chunk_size=EXPORT_BATCH_ROWS)
     )
-    safe = spreadsheet_safe
-    for approval in requests:
-        request_cells = [
-            str(approval.pk),
-            safe(approval.external_id),
-            safe(approval.title),
-            safe(approval.requester_email),
-            _amount(approval.amount),
-            safe(approval.currency),
-            approval.effective_status,
-            iso_utc(approval.created_at),
-            iso_utc(approval.expires_at),
-            iso_utc(approval.closed_at),
-            approval.required_approvals,
-        ]
-        callback_cells = [
-            approval.delivery_status,
-            approval.delivery_attempts,
-            iso_utc(approval.delivered_at),
-            safe(approval.delivery_last_error),
-            safe(approval.registered_by),
-        ]
+    for approval in approvals:
+        request_cells, callback_cells = _request_cells(approval), _callback_cells(approval)
         for decision in approval.decisions.all() or [None]:
-            decision_cells = (
-                [
-                    decision.outcome,
-                    safe(decision.decided_by),
-                    safe(decision.on_behalf_of),
-                    iso_utc(decision.decided_at),
-                    safe(decision.comment),
-                ]
-                if decision
-                else ["", "", "", "", ""]
-            )
-            yield request_cells + decision_cells + callback_cells
+            yield request_cells + _decision_cells(decision) + callback_cells
+
+
+def _request_cells(approval) -> list:
+    safe = spreadsheet_safe
+    return [
+        str(approval.pk),
+        safe(approval.external_id),
+        safe(approval.title),
+        safe(approval.requester_email),
+        _amount(approval.amount),
+        safe(approval.currency),
+        approval.effective_status,
+        iso_utc(approval.created_at),
+        iso_utc(approval.expires_at),
+        iso_utc(approval.closed_at),
+        approval.required_approvals,
+    ]
+
+
+def _decision_cells(decision) -> list:
+    if decision is None:
+        return ["", "", "", "", ""]
+    safe = spreadsheet_safe
+    return [
+        decision.outcome,
+        safe(decision.decided_by),
+        safe(decision.on_behalf_of),
+        iso_utc(decision.decided_at),
+        safe(decision.comment),
+    ]
+
+
+def _callback_cells(approval) -> list:
+    safe = spreadsheet_safe
+    return [
+        approval.delivery_status,
+        approval.delivery_attempts,
+        iso_utc(approval.delivered_at),
+        safe(approval.delivery_last_error),
+        safe(approval.registered_by),
+    ]
 
 
 EVENT_HEADER = ["at", "request_id", "request_title", "external_id", "kind", "actor", "payload"]

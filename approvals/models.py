@@ -6,12 +6,24 @@ an audit event links itself to its request's previous one as it is saved (`appro
 """
 
 import uuid
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from approvals import audit
+from approvals import audit, emails
+
+# Field limits: the columns' sizes. Registration (`approvals.registration`) and the forms check
+# values against these same names, so whatever they accept fits its column.
+MAX_TITLE = 200
+MAX_CALLBACK_URL = 2000
+MAX_EXTERNAL_ID = 200
+MAX_EMAIL = emails.MAX_LENGTH  # RFC 5321's limit on a forward path: every e-mail column
+MAX_GROUP_NAME = 150  # django.contrib.auth's Group.name
+MAX_NOTE = 200  # a delegation's note
+AMOUNT_MAX_DIGITS = 18
+AMOUNT_DECIMAL_PLACES = 3
 
 
 class Status(models.TextChoices):
@@ -36,6 +48,52 @@ class DeliveryStatus(models.TextChoices):
     DELIVERED = "delivered", "Delivered"
     GONE = "gone", "Gone (workflow no longer waits)"
     FAILED = "failed", "Failed"
+
+
+# A callback still to be sent: the delivery pass's states, and its index's condition.
+ACTIVE_DELIVERY_STATES = (DeliveryStatus.DUE, DeliveryStatus.RETRYING)
+
+
+@dataclass(frozen=True)
+class DeliveryWords:
+    """A callback state in words for people: `summary` on the request page and in the admin;
+    `news` (with its `level`, Django's name of a message level) what the person who just decided
+    is told of the first attempt, "" for a state a first attempt never ends in."""
+
+    summary: str
+    news: str = ""
+    level: str = "INFO"
+
+
+# Every callback state's words; `{problem}` in news stands for `delivery_problem`.
+DELIVERY_WORDS = {
+    DeliveryStatus.NONE: DeliveryWords("nothing to send yet"),
+    # Due after a decision: the delivery job claimed the callback before the first attempt could.
+    DeliveryStatus.DUE: DeliveryWords(
+        "being sent", "Your decision is stored and is being sent to the workflow."
+    ),
+    DeliveryStatus.RETRYING: DeliveryWords(
+        "callback failed, will retry",
+        "Your decision is stored, but the workflow could not be told yet: {problem} "
+        "It will be sent again automatically.",
+        "WARNING",
+    ),
+    DeliveryStatus.DELIVERED: DeliveryWords(
+        "delivered", "The workflow has received your decision."
+    ),
+    DeliveryStatus.GONE: DeliveryWords(
+        "the workflow no longer waits",
+        "The workflow no longer waits for this decision (its execution has ended). "
+        "Your decision is stored here.",
+        "WARNING",
+    ),
+    DeliveryStatus.FAILED: DeliveryWords(
+        "callback failed, gave up",
+        "Your decision is stored, but the callback failed and will not be retried "
+        "automatically: {problem} Tell an administrator.",
+        "ERROR",
+    ),
+}
 
 
 # Names of the errors a callback attempt stores as "Name: message" (approvals/delivery.py),
@@ -116,21 +174,25 @@ class ApprovalRequest(models.Model):
     """One pending decision that a workflow execution waits for, and its callback's delivery."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    callback_url = models.URLField(max_length=2000, unique=True)
-    title = models.CharField(max_length=200)
-    requester_email = models.EmailField(help_text="Stored lower-case; never allowed to decide.")
+    callback_url = models.URLField(max_length=MAX_CALLBACK_URL, unique=True)
+    title = models.CharField(max_length=MAX_TITLE)
+    requester_email = models.EmailField(
+        max_length=MAX_EMAIL, help_text="Stored lower-case; never allowed to decide."
+    )
     requester_key = models.CharField(
-        max_length=254,
+        max_length=MAX_EMAIL,
         help_text="The requester as a person (`approvals.emails.person`): whom the rule "
         "'never your own request' compares.",
     )
-    amount = models.DecimalField(max_digits=18, decimal_places=3, null=True, blank=True)
+    amount = models.DecimalField(
+        max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES, null=True, blank=True
+    )
     currency = models.CharField(max_length=3, blank=True)
     description = models.TextField(blank=True)
     details = models.JSONField(default=dict, blank=True)
-    external_id = models.CharField(max_length=200, blank=True, db_index=True)
+    external_id = models.CharField(max_length=MAX_EXTERNAL_ID, blank=True, db_index=True)
     registered_by = models.CharField(
-        max_length=254, help_text="The API caller: a service account e-mail or 'api-token'."
+        max_length=MAX_EMAIL, help_text="The API caller: a service account e-mail or 'api-token'."
     )
     required_approvals = models.PositiveSmallIntegerField(
         default=1, help_text="Approvals by different people needed; the first rejection ends it."
@@ -186,18 +248,18 @@ class ApprovalRequest(models.Model):
             models.Index(
                 fields=["next_reminder_at"],
                 name="approval_reminder_due",
-                condition=models.Q(status="pending", next_reminder_at__isnull=False),
+                condition=models.Q(status=Status.PENDING, next_reminder_at__isnull=False),
             ),
             models.Index(
                 fields=["escalates_at"],
                 name="approval_escalation_due",
-                condition=models.Q(status="pending", escalated_at__isnull=True),
+                condition=models.Q(status=Status.PENDING, escalated_at__isnull=True),
             ),
             # The delivery pass: callbacks that are due, soonest first.
             models.Index(
                 fields=["delivery_next_attempt_at"],
                 name="approval_delivery_due",
-                condition=models.Q(delivery_status__in=["due", "retrying"]),
+                condition=models.Q(delivery_status__in=ACTIVE_DELIVERY_STATES),
             ),
         ]
         constraints = [
@@ -237,14 +299,7 @@ class ApprovalRequest(models.Model):
     @property
     def delivery_summary(self) -> str:
         """The callback's state in words, for the request page and the admin."""
-        return {
-            DeliveryStatus.NONE: "nothing to send yet",
-            DeliveryStatus.DUE: "being sent",
-            DeliveryStatus.RETRYING: "callback failed, will retry",
-            DeliveryStatus.DELIVERED: "delivered",
-            DeliveryStatus.GONE: "the workflow no longer waits",
-            DeliveryStatus.FAILED: "callback failed, gave up",
-        }[DeliveryStatus(self.delivery_status)]
+        return DELIVERY_WORDS[DeliveryStatus(self.delivery_status)].summary
 
     @property
     def delivery_failed(self) -> bool:
@@ -302,13 +357,17 @@ class Assignee(models.Model):
 
     request = models.ForeignKey(ApprovalRequest, on_delete=models.CASCADE, related_name="assignees")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.ASSIGNEE)
-    email = models.EmailField(blank=True, help_text="Stored lower-case; empty for a group.")
+    email = models.EmailField(
+        max_length=MAX_EMAIL, blank=True, help_text="Stored lower-case; empty for a group."
+    )
     email_key = models.CharField(
-        max_length=254,
+        max_length=MAX_EMAIL,
         blank=True,
         help_text="The mailbox (`approvals.emails.canonical`) that decides; empty for a group.",
     )
-    group = models.CharField(max_length=150, blank=True, help_text="A Django group's name.")
+    group = models.CharField(
+        max_length=MAX_GROUP_NAME, blank=True, help_text="A Django group's name."
+    )
 
     class Meta:
         constraints = [
@@ -341,10 +400,13 @@ class Decision(models.Model):
     request = models.ForeignKey(ApprovalRequest, on_delete=models.PROTECT, related_name="decisions")
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     decided_by = models.EmailField(
-        help_text="The person who decided, by their mailbox (`approvals.emails.canonical`)."
+        max_length=MAX_EMAIL,
+        help_text="The person who decided, by their mailbox (`approvals.emails.canonical`).",
     )
     on_behalf_of = models.EmailField(
-        blank=True, help_text="The person the decider stood in for (a delegation), if any."
+        max_length=MAX_EMAIL,
+        blank=True,
+        help_text="The person the decider stood in for (a delegation), if any.",
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
@@ -391,7 +453,7 @@ class Delegation(models.Model):
     )
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
-    note = models.CharField(max_length=200, blank=True)
+    note = models.CharField(max_length=MAX_NOTE, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     ended_early_at = models.DateTimeField(null=True, blank=True)
 
@@ -451,7 +513,7 @@ class AuditEvent(models.Model):
     )
     kind = models.CharField(max_length=20, choices=Kind.choices)
     actor = models.CharField(
-        max_length=254, help_text="Who did it: a person, a caller or 'system'."
+        max_length=MAX_EMAIL, help_text="Who did it: a person, a caller or 'system'."
     )
     at = models.DateTimeField(default=timezone.now, db_index=True)
     payload = models.JSONField(default=dict, blank=True)
@@ -512,7 +574,9 @@ class IapIdentity(models.Model):
         unique=True,
         help_text="The assertion's `sub`, e.g. accounts.google.com:1234.",
     )
-    email = models.EmailField(help_text="The e-mail the latest assertion named.")
+    email = models.EmailField(
+        max_length=MAX_EMAIL, help_text="The e-mail the latest assertion named."
+    )
     last_seen_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -20,26 +20,29 @@ from django.core.validators import validate_email
 
 from approvals import emails, nesting, permissions, text
 from approvals.callback_urls import callback_url_problem
+from approvals.models import (
+    AMOUNT_DECIMAL_PLACES,
+    AMOUNT_MAX_DIGITS,
+    MAX_CALLBACK_URL,
+    MAX_EMAIL,
+    MAX_EXTERNAL_ID,
+    MAX_GROUP_NAME,
+    MAX_TITLE,
+)
 
-MAX_TITLE = 200
-MAX_EMAIL = 254  # RFC 5321's limit on a forward path, and the column's size
-MAX_CALLBACK_URL = 2000
+# The limits of what a caller may send beyond the columns' sizes (those are `approvals.models`').
 MAX_DESCRIPTION = 10_000
 MAX_DETAILS_BYTES = 64 * 1024
 # Levels of objects and lists a field may nest, the field's own value included (details holding
 # line items use three). Python's JSON parser and encoder recurse once per level and fail some
-# way below a thousand; pages show all of these levels (`approvals_display.SHOWN_DEPTH`).
+# way below a thousand; pages show all of these levels (`approvals.details.SHOWN_DEPTH`).
 MAX_DEPTH = 10
-MAX_EXTERNAL_ID = 200
 MAX_ASSIGNEES = 100
 MAX_GROUPS = 20
-MAX_GROUP_NAME = 150  # django.contrib.auth's Group.name
 MAX_REQUIRED_APPROVALS = 20
 MIN_ESCALATE_AFTER = 60
 MIN_TIMEOUT = 60
 MAX_TIMEOUT = 31_536_000
-AMOUNT_MAX_DIGITS = 18
-AMOUNT_DECIMAL_PLACES = 3
 FIELDS = {
     "callback_url",
     "title",
@@ -57,6 +60,7 @@ FIELDS = {
     "escalate_to",
     "escalate_after_seconds",
 }
+REQUIRED = {"callback_url", "title", "requester_email"}
 CURRENCY_RE = re.compile(r"[A-Za-z]{3}")
 DECIMAL_RE = re.compile(r"[0-9]+(\.[0-9]+)?")
 
@@ -103,83 +107,101 @@ def check_depth(body: str) -> None:
 
 
 def parse(data) -> Registration:
+    """The registration that the decoded JSON body `data` asks for; InvalidRegistration says what
+    is wrong with each field that is not valid."""
     if not isinstance(data, dict):
         raise InvalidRegistration({}, "The request body must be a JSON object.")
-    errors: dict[str, list[str]] = {}
+    errors = {name: ["Unknown field."] for name in sorted(set(data) - FIELDS)}
+    fields = _parse_fields(data, errors)
+    seconds = fields["timeout_seconds"] or settings.APPROVALS_DEFAULT_TIMEOUT_SECONDS
+    timeout = timedelta(seconds=seconds)
+    _check_amount_and_currency(fields["amount"], fields["currency"], errors)
+    _check_escalation(fields["escalate_to"], fields["escalate_after_seconds"], timeout, errors)
+    escalate_emails, escalate_groups = fields["escalate_to"] or ([], [])
+    if not errors:
+        named = {"assignee_groups": fields["assignee_groups"] or [], "escalate_to": escalate_groups}
+        _check_groups_exist(named, errors)
+    if not errors and (fields["required_approvals"] or 1) > 1:
+        _check_enough_deciders(fields, escalate_emails, escalate_groups, errors)
+    if errors:
+        raise InvalidRegistration(errors)
+    return Registration(
+        callback_url=fields["callback_url"],
+        title=fields["title"],
+        requester_email=fields["requester_email"],
+        amount=fields["amount"],
+        currency=fields["currency"] or "",
+        description=fields["description"] or "",
+        details=fields["details"] or {},
+        assignees=fields["assignees"] or [],
+        external_id=fields["external_id"] or "",
+        timeout=timeout,
+        assignee_groups=fields["assignee_groups"] or [],
+        required_approvals=fields["required_approvals"] or 1,
+        escalate_to_emails=escalate_emails,
+        escalate_to_groups=escalate_groups,
+        escalate_after=fields["escalate_after_seconds"],
+    )
 
-    def check(name, parser, *, required=False):
-        value = data.get(name)
-        if value is None:
-            if required:
-                errors[name] = ["This field is required."]
-            return None
-        try:
-            return parser(value)
-        except ValueError as error:
-            errors[name] = [str(error)]
-            return None
 
-    for name in sorted(set(data) - FIELDS):
-        errors[name] = ["Unknown field."]
+def _parse_fields(data: dict, errors: dict[str, list[str]]) -> dict:
+    """Every field's value, each checked on its own: None when it is not sent (a required field
+    then has its problem in `errors`) or not valid (its problem is in `errors`)."""
+    parsers = {
+        "callback_url": _callback_url,
+        "title": _text(MAX_TITLE, required=True),
+        "requester_email": _email,
+        "amount": _amount,
+        "currency": _currency,
+        "description": _text(MAX_DESCRIPTION, multi_line=True),
+        "details": _details,
+        "assignees": _assignees,
+        "external_id": _text(MAX_EXTERNAL_ID),
+        "timeout_seconds": _timeout,
+        "assignee_groups": _groups,
+        "required_approvals": _required_approvals,
+        "escalate_to": _escalate_to,
+        "escalate_after_seconds": _escalate_after,
+    }
+    return {name: _parse_field(data, name, parser, errors) for name, parser in parsers.items()}
 
-    callback_url = check("callback_url", _callback_url, required=True)
-    title = check("title", _text(MAX_TITLE, required=True), required=True)
-    requester_email = check("requester_email", _email, required=True)
-    amount = check("amount", _amount)
-    currency = check("currency", _currency)
-    description = check("description", _text(MAX_DESCRIPTION, multi_line=True))
-    details = check("details", _details)
-    assignees = check("assignees", _assignees)
-    external_id = check("external_id", _text(MAX_EXTERNAL_ID))
-    timeout_seconds = check("timeout_seconds", _timeout)
-    assignee_groups = check("assignee_groups", _groups)
-    required_approvals = check("required_approvals", _required_approvals)
-    escalate_to = check("escalate_to", _escalate_to)
-    escalate_after = check("escalate_after_seconds", _escalate_after)
-    timeout = timedelta(seconds=timeout_seconds or settings.APPROVALS_DEFAULT_TIMEOUT_SECONDS)
 
+def _parse_field(data: dict, name: str, parser, errors: dict[str, list[str]]):
+    value = data.get(name)
+    if value is None:
+        if name in REQUIRED:
+            errors[name] = ["This field is required."]
+        return None
+    try:
+        return parser(value)
+    except ValueError as error:
+        errors[name] = [str(error)]
+        return None
+
+
+def _check_amount_and_currency(amount, currency, errors) -> None:
+    """An amount and its currency come together, or neither."""
     if amount is not None and not currency and "currency" not in errors:
         errors["currency"] = ["A currency is required with an amount."]
     if currency and amount is None and "amount" not in errors:
         errors["amount"] = ["An amount is required with a currency."]
-    _check_escalation(escalate_to, escalate_after, timeout, errors)
-    escalate_emails, escalate_groups = escalate_to or ([], [])
-    if not errors:
-        _check_groups_exist(
-            {"assignee_groups": assignee_groups or [], "escalate_to": escalate_groups}, errors
-        )
-    if not errors and (required_approvals or 1) > 1:
-        possible = permissions.possible_decider_count(
-            requester_email,
-            assignees or [],
-            assignee_groups or [],
-            escalate_emails,
-            escalate_groups,
-        )
-        if required_approvals > possible:
-            errors["required_approvals"] = [
-                f"Only {possible} approver(s) could decide this request, so it cannot collect "
-                f"{required_approvals} approvals. Name more assignees or groups."
-            ]
-    if errors:
-        raise InvalidRegistration(errors)
-    return Registration(
-        callback_url=callback_url,
-        title=title,
-        requester_email=requester_email,
-        amount=amount,
-        currency=currency or "",
-        description=description or "",
-        details=details or {},
-        assignees=assignees or [],
-        external_id=external_id or "",
-        timeout=timeout,
-        assignee_groups=assignee_groups or [],
-        required_approvals=required_approvals or 1,
-        escalate_to_emails=escalate_emails,
-        escalate_to_groups=escalate_groups,
-        escalate_after=escalate_after,
+
+
+def _check_enough_deciders(fields: dict, escalate_emails, escalate_groups, errors) -> None:
+    """Enough different people may decide to give the approvals the request asks for."""
+    required = fields["required_approvals"]
+    possible = permissions.possible_decider_count(
+        fields["requester_email"],
+        fields["assignees"] or [],
+        fields["assignee_groups"] or [],
+        escalate_emails,
+        escalate_groups,
     )
+    if required > possible:
+        errors["required_approvals"] = [
+            f"Only {possible} approver(s) could decide this request, so it cannot collect "
+            f"{required} approvals. Name more assignees or groups."
+        ]
 
 
 def _check_escalation(escalate_to, escalate_after, timeout, errors) -> None:

@@ -32,24 +32,24 @@ def error(status: int, message: str, fields: dict | None = None, headers: dict |
     return response
 
 
-def page_url(request: ApprovalRequest) -> str:
+def page_url(approval: ApprovalRequest) -> str:
     """Where people decide on the request, as the API and the e-mails point to it."""
-    return settings.APPROVALS_BASE_URL + reverse("approvals:detail", args=[request.pk])
+    return settings.APPROVALS_BASE_URL + reverse("approvals:detail", args=[approval.pk])
 
 
-def registered(request: ApprovalRequest) -> dict:
+def registered(approval: ApprovalRequest) -> dict:
     """The answer to a registration: the fields every answer about a request starts with."""
     return {
-        "id": str(request.pk),
-        "status": request.effective_status,
-        "url": page_url(request),
-        "expires_at": iso_utc(request.expires_at),
+        "id": str(approval.pk),
+        "status": approval.effective_status,
+        "url": page_url(approval),
+        "expires_at": iso_utc(approval.expires_at),
     }
 
 
-def final_decision(request: ApprovalRequest, missing: str | None) -> dict:
+def final_decision(approval: ApprovalRequest, missing: str | None) -> dict:
     """The final decision's fields; `missing` stands for a name or comment not yet given."""
-    decision = request.final_decision
+    decision = approval.final_decision
     if decision is None:
         return {"decided_by": missing, "decided_at": None, "comment": missing, "on_behalf_of": None}
     return {
@@ -60,7 +60,7 @@ def final_decision(request: ApprovalRequest, missing: str | None) -> dict:
     }
 
 
-def decision_list(request: ApprovalRequest) -> list[dict]:
+def decision_list(approval: ApprovalRequest) -> list[dict]:
     """Every decision on a request, oldest first, as the callback and the API show them."""
     return [
         {
@@ -70,38 +70,38 @@ def decision_list(request: ApprovalRequest) -> list[dict]:
             "comment": decision.comment,
             "decided_at": iso_utc(decision.decided_at),
         }
-        for decision in request.decisions.all()
+        for decision in approval.decisions.all()
     ]
 
 
-def state(request: ApprovalRequest) -> dict:
+def state(approval: ApprovalRequest) -> dict:
     """A request's state as the API answers it (contract: "GET /api/approvals/{id}")."""
     return {
-        **registered(request),
-        **final_decision(request, missing=None),
-        "required_approvals": request.required_approvals,
-        "decisions": decision_list(request),
-        "escalates_at": iso_utc(request.escalates_at),
+        **registered(approval),
+        **final_decision(approval, missing=None),
+        "required_approvals": approval.required_approvals,
+        "decisions": decision_list(approval),
+        "escalates_at": iso_utc(approval.escalates_at),
         "delivery": {
-            "status": request.delivery_status,
-            "attempts": request.delivery_attempts,
-            "last_error": request.delivery_last_error or None,
+            "status": approval.delivery_status,
+            "attempts": approval.delivery_attempts,
+            "last_error": approval.delivery_last_error or None,
         },
     }
 
 
-def callback_body(request: ApprovalRequest) -> dict:
+def callback_body(approval: ApprovalRequest) -> dict:
     """The JSON the workflow receives (contract: "The callback the workflow receives").
 
     The final decision is the last approval, or the rejection; `decisions` lists every decision
     in order, so a workflow that asked for several approvals sees all of them.
     """
-    final = final_decision(request, missing="")
+    final = final_decision(approval, missing="")
     # The contract's order: the comment first, after the decision it explains.
     return {
-        "request_id": str(request.pk),
-        "decision": request.status,
+        "request_id": str(approval.pk),
+        "decision": approval.status,
         "comment": final.pop("comment"),
         **final,
-        "decisions": decision_list(request),
+        "decisions": decision_list(approval),
     }

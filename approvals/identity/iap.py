@@ -234,38 +234,8 @@ class IapSignInMiddleware:
             if request.user.is_authenticated and not _opened_by_iap(request):
                 return None  # signed in with the sign-in form, behind IAP: a break-glass account
             user = auth.authenticate(request, iap_assertion=assertion)
-        except InvalidAssertion as error:
-            logger.warning("IAP assertion refused on %s: %s", request.path_info, error)
-            if request.user.is_authenticated:
-                auth.logout(request)
-            return _page(
-                401,
-                "Sign-in not confirmed",
-                "Approver could not confirm your sign-in through Identity-Aware Proxy, so it did "
-                "not sign you in.",
-                f"Reason: {error}",
-            )
-        except InactiveAccount as error:
-            logger.warning("IAP sign-in refused: %s", error)
-            if request.user.is_authenticated:
-                auth.logout(request)
-            return _page(
-                403,
-                "Account switched off",
-                "Your Approver account has been deactivated.",
-                "If you need access, ask an administrator.",
-            )
-        except google.CertsUnavailable as error:
-            logger.error("IAP's public keys are unavailable: %s", error)
-            response = _page(
-                503,
-                "Sign-in unavailable for a moment",
-                "Approver could not fetch Identity-Aware Proxy's public keys to confirm your "
-                "sign-in.",
-                "Try again in a moment.",
-            )
-            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-            return response
+        except (InvalidAssertion, InactiveAccount, google.CertsUnavailable) as error:
+            return _refusal(request, error)
         if user is None:  # only when the backend is not asked at all; __init__ rules that out
             return None
         if request.user.is_authenticated and request.user.pk != user.pk:
@@ -276,6 +246,41 @@ class IapSignInMiddleware:
             auth.login(request, user, backend=BACKEND)
         _remember(request, claims)
         return None
+
+
+def _refusal(request, error: Exception) -> HttpResponse:
+    """The page that says why the assertion signs nobody in; a session open until now ends,
+    unless only IAP's keys are missing for a moment."""
+    if isinstance(error, google.CertsUnavailable):
+        logger.error("IAP's public keys are unavailable: %s", error)
+        response = _page(
+            503,
+            "Sign-in unavailable for a moment",
+            "Approver could not fetch Identity-Aware Proxy's public keys to confirm your sign-in.",
+            "Try again in a moment.",
+        )
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+    if isinstance(error, InactiveAccount):
+        logger.warning("IAP sign-in refused: %s", error)
+        page = (
+            403,
+            "Account switched off",
+            "Your Approver account has been deactivated.",
+            "If you need access, ask an administrator.",
+        )
+    else:
+        logger.warning("IAP assertion refused on %s: %s", request.path_info, error)
+        page = (
+            401,
+            "Sign-in not confirmed",
+            "Approver could not confirm your sign-in through Identity-Aware Proxy, so it did not "
+            "sign you in.",
+            f"Reason: {error}",
+        )
+    if request.user.is_authenticated:
+        auth.logout(request)
+    return _page(*page)
 
 
 def _exempt(path: str) -> bool:

@@ -37,34 +37,44 @@ NO_SUCH_REQUEST = "There is no such request any more."
 
 class LinkRefused(Exception):
     """The link may not be used; `message` says why, `status` is the page's HTTP status, and
-    `request` is shown with it when the person may see it."""
+    `approval` is shown with it when the person may see it."""
 
-    def __init__(self, message: str, status: int, request: ApprovalRequest | None = None):
+    def __init__(self, message: str, status: int, approval: ApprovalRequest | None = None):
         super().__init__(message)
         self.message = message
         self.status = status
-        self.request = request
+        self.approval = approval
+
+    @property
+    def request(self) -> ApprovalRequest | None:
+        # The name `web.views.email_decision` reads until it reads `approval`; then delete it.
+        return self.approval
 
 
 @dataclass(frozen=True)
 class DecisionLink:
-    request: ApprovalRequest
+    approval: ApprovalRequest
     outcome: Outcome
 
+    @property
+    def request(self) -> ApprovalRequest:
+        # The name `web.views.email_decision` reads until it reads `approval`; then delete it.
+        return self.approval
 
-def decision_token(request: ApprovalRequest, user, outcome: str) -> str:
+
+def decision_token(approval: ApprovalRequest, user, outcome: str) -> str:
     """The signed part of a decision link: this request, this person, this outcome."""
     return signing.dumps(
-        {"r": str(request.pk), "u": user.pk, "o": Outcome(outcome).value}, salt=SALT
+        {"r": str(approval.pk), "u": user.pk, "o": Outcome(outcome).value}, salt=SALT
     )
 
 
-def decision_url(request: ApprovalRequest, user, outcome: str) -> str:
-    return link(request, decision_token(request, user, outcome))
+def decision_url(approval: ApprovalRequest, user, outcome: str) -> str:
+    return link(approval, decision_token(approval, user, outcome))
 
 
-def link(request: ApprovalRequest, token: str) -> str:
-    path = reverse("approvals:email-decision", args=[request.pk])
+def link(approval: ApprovalRequest, token: str) -> str:
+    path = reverse("approvals:email-decision", args=[approval.pk])
     return f"{settings.APPROVALS_BASE_URL}{path}?{urlencode({'token': token})}"
 
 
@@ -87,15 +97,15 @@ def open_link(token: str, request_id: uuid.UUID, user) -> DecisionLink:
         raise LinkRefused(OTHER_REQUEST, 400)
     if user_id != user.pk:
         raise LinkRefused(OTHER_PERSON.format(email=user.email or user.get_username()), 403)
-    request = (
+    approval = (
         ApprovalRequest.objects.filter(pk=request_id)
         .prefetch_related("assignees", "decisions")
         .first()
     )
-    if request is None:
+    if approval is None:
         raise LinkRefused(NO_SUCH_REQUEST, 410)
-    refusal = permissions.decision_refusal(user, request)
+    refusal = permissions.decision_refusal(user, approval)
     if refusal:
-        shown = request if permissions.can_see(user, request) else None
-        raise LinkRefused(refusal, 410 if not request.is_open else 403, shown)
-    return DecisionLink(request, outcome)
+        shown = approval if permissions.can_see(user, approval) else None
+        raise LinkRefused(refusal, 410 if not approval.is_open else 403, shown)
+    return DecisionLink(approval, outcome)

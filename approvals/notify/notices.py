@@ -6,13 +6,9 @@ an escalation that lets more people decide, all sent by `approvals.notify.remind
 concerned (`permissions.deciders`) gets one mail with the request's summary and two links,
 Approve and Reject; the subject and the first line say which occasion it is, and a delegate is
 told whom they stand in for. A link only opens a confirmation page (mail scanners follow links; a
-GET never decides); the decision is the POST from that page, through `services.decide`. Apart
-from those, `tell_delegate` tells a person they were just named someone's delegate.
-
-A link is signed with the app's secret key and names one request, one person and one outcome. It
-works only for that person, signed in, and only while the request is open: `open_link` checks all
-of it, so an expired, decided or cancelled request's links stop working at once. The token is in
-the query string, which Django's request logging leaves out; it is never logged here either.
+GET never decides); the decision is the POST from that page, through `services.decide`; what a
+link holds and allows is in `approvals.notify.links`. Apart from those, `tell_delegate` tells a
+person they were just named someone's delegate.
 
 A mail server that fails never fails the pass: the failure is logged and recorded as a
 `notify_failed` audit event, the request waits in the inbox as any other, and when nobody at all
@@ -82,20 +78,31 @@ def notify(request_id: uuid.UUID, purpose: Purpose, payload: dict | None = None)
     recorded, never raised.
     """
     purpose = Purpose(purpose)
-    request = (
+    approval = (
         ApprovalRequest.objects.filter(pk=request_id)
         .prefetch_related("assignees", "decisions")
         .first()
     )
-    if request is None or not request.is_open:
+    if approval is None or not approval.is_open:
         return Notified()
     role = Assignee.Role.ESCALATION if purpose == Purpose.ESCALATION else None
-    people = permissions.deciders(request, role=role)
-    log_fields = {"request_id": str(request.pk), "purpose": purpose.value}
+    people = permissions.deciders(approval, role=role)
+    log_fields = {"request_id": str(approval.pk), "purpose": purpose.value}
     if not people:
-        logger.warning(NOBODY_LOG[purpose], request.pk, extra={"json_fields": log_fields})
+        logger.warning(NOBODY_LOG[purpose], approval.pk, extra={"json_fields": log_fields})
         return Notified()
+    sent, errors = _send_each(approval, people, purpose)
+    extra = {"purpose": purpose.value, **(payload or {})}
+    now = timezone.now()
+    if sent:
+        _record_sent(approval, purpose, sent, extra, now, log_fields)
+    if errors:
+        _record_failed(approval, errors, len(people), extra, now, log_fields)
+    return Notified(sent=len(sent), failed=len(errors))
 
+
+def _send_each(approval: ApprovalRequest, people, purpose: Purpose):
+    """One mail to each person over one connection: (the addresses sent to, {address: error})."""
     tokens: list[str] = []  # kept out of any error text that is logged or recorded
     errors: dict[str, str] = {}
     sent: list[str] = []
@@ -104,7 +111,7 @@ def notify(request_id: uuid.UUID, purpose: Purpose, payload: dict | None = None)
             for person in people:
                 address = person.email.strip()
                 try:
-                    _message(request, person, purpose, connection, tokens).send()
+                    _message(approval, person, purpose, connection, tokens).send()
                 except Exception as exc:  # noqa: BLE001 - any mail failure is recorded, not raised
                     errors[address] = _describe(exc, tokens)
                 else:
@@ -115,56 +122,63 @@ def notify(request_id: uuid.UUID, purpose: Purpose, payload: dict | None = None)
             address = person.email.strip()
             if address not in sent:
                 errors.setdefault(address, reason)
-
-    now = timezone.now()
-    extra = {"purpose": purpose.value, **(payload or {})}
-    if sent:
-        AuditEvent.objects.create(
-            request=request,
-            kind=SENT_KIND[purpose],
-            actor="system",
-            at=now,
-            payload={"recipients": sent, **extra},
-        )
-        logger.info(
-            SENT_LOG[purpose],
-            request.pk,
-            len(sent),
-            extra={"json_fields": {**log_fields, "recipients": len(sent)}},
-        )
-    if errors:
-        first_error = next(iter(errors.values()))
-        AuditEvent.objects.create(
-            request=request,
-            kind=AuditEvent.Kind.NOTIFY_FAILED,
-            actor="system",
-            at=now,
-            payload={"recipients": list(errors), "error": first_error, **extra},
-        )
-        logger.warning(
-            "Could not e-mail request %s to %d of %d possible decider(s): %s",
-            request.pk,
-            len(errors),
-            len(people),
-            first_error,
-            extra={"json_fields": {**log_fields, "failed": len(errors), "error": first_error}},
-        )
-    return Notified(sent=len(sent), failed=len(errors))
+    return sent, errors
 
 
-def _message(request: ApprovalRequest, decider, purpose: Purpose, connection, tokens: list[str]):
+def _record_sent(
+    approval: ApprovalRequest, purpose: Purpose, sent: list[str], extra: dict, now, log_fields
+) -> None:
+    """The audit event and the log line of the mails that went out."""
+    AuditEvent.objects.create(
+        request=approval,
+        kind=SENT_KIND[purpose],
+        actor="system",
+        at=now,
+        payload={"recipients": sent, **extra},
+    )
+    logger.info(
+        SENT_LOG[purpose],
+        approval.pk,
+        len(sent),
+        extra={"json_fields": {**log_fields, "recipients": len(sent)}},
+    )
+
+
+def _record_failed(
+    approval: ApprovalRequest, errors: dict[str, str], possible: int, extra: dict, now, log_fields
+) -> None:
+    """The audit event and the log line of the mails that could not be sent, of `possible`."""
+    first_error = next(iter(errors.values()))
+    AuditEvent.objects.create(
+        request=approval,
+        kind=AuditEvent.Kind.NOTIFY_FAILED,
+        actor="system",
+        at=now,
+        payload={"recipients": list(errors), "error": first_error, **extra},
+    )
+    logger.warning(
+        "Could not e-mail request %s to %d of %d possible decider(s): %s",
+        approval.pk,
+        len(errors),
+        possible,
+        first_error,
+        extra={"json_fields": {**log_fields, "failed": len(errors), "error": first_error}},
+    )
+
+
+def _message(approval: ApprovalRequest, decider, purpose: Purpose, connection, tokens: list[str]):
     person = decider.user
-    approve = links.decision_token(request, person, Outcome.APPROVED)
-    reject = links.decision_token(request, person, Outcome.REJECTED)
+    approve = links.decision_token(approval, person, Outcome.APPROVED)
+    reject = links.decision_token(approval, person, Outcome.REJECTED)
     tokens.extend((approve, reject))
     context = {
-        "approval": request,
+        "approval": approval,
         "purpose": purpose.value,
         "person": person,
         "on_behalf_of": decider.on_behalf_of,
-        "approve_url": links.link(request, approve),
-        "reject_url": links.link(request, reject),
-        "page_url": wire.page_url(request),
+        "approve_url": links.link(approval, approve),
+        "reject_url": links.link(approval, reject),
+        "page_url": wire.page_url(approval),
     }
     # One line, whatever the title holds: mail headers cannot carry line breaks.
     subject = " ".join(render_to_string("approvals/email/request_subject.txt", context).split())

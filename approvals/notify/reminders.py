@@ -40,9 +40,15 @@ logger = logging.getLogger(__name__)
 
 # When no mail at all could be sent, the same e-mail is due again this much later.
 MAIL_RETRY_DELAY = timedelta(minutes=5)
+# The format of `APPROVALS_REMINDERS`: its units, one point, and the format in words for whoever
+# sets it (the hint of the configuration check `approvals.E004`).
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 POINT_RE = re.compile(
     r"(?:(?P<percent>[0-9]{1,2}(?:\.[0-9]+)?)%|(?P<number>[0-9]+)(?P<unit>[smhd]))"
+)
+FORMAT_HINT = (
+    "Use comma-separated shares of a request's lifetime and times before its expiry, such as "
+    "'50%,1d' (the default) or '25%,75%,4h'; leave it empty for no reminders."
 )
 
 
@@ -86,6 +92,17 @@ def parse_points(text: str) -> tuple[Point, ...]:
     return tuple(points)
 
 
+def setting_problem(value) -> str | None:
+    """What makes `value` no `APPROVALS_REMINDERS` setting, or None when it is one."""
+    if not isinstance(value, str):
+        return "it must be a string such as '50%,1d'."
+    try:
+        parse_points(value)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
 def points() -> tuple[Point, ...]:
     return parse_points(settings.APPROVALS_REMINDERS)
 
@@ -120,40 +137,40 @@ def remind(request_id) -> bool:
     with transaction.atomic():
         now = timezone.now()
         # Another pass holding the row is e-mailing it already: skip rather than wait.
-        request = (
+        approval = (
             ApprovalRequest.objects.select_for_update(skip_locked=True)
             .filter(open_q(), pk=request_id, next_reminder_at__lte=now)
             .first()
         )
-        if request is None:
+        if approval is None:
             return False  # decided, closed, or taken by another pass meanwhile
-        first = request.notified_at is None
+        first = approval.notified_at is None
         purpose = notices.Purpose.NEW if first else notices.Purpose.REMINDER
-        payload = {} if first else {"point_at": iso_utc(request.next_reminder_at)}
+        payload = {} if first else {"point_at": iso_utc(approval.next_reminder_at)}
         if first:
-            request.notified_at = now
-        request.next_reminder_at = next_reminder_at(request.created_at, request.expires_at, now)
-        request.save(update_fields=["notified_at", "next_reminder_at"])
+            approval.notified_at = now
+        approval.next_reminder_at = next_reminder_at(approval.created_at, approval.expires_at, now)
+        approval.save(update_fields=["notified_at", "next_reminder_at"])
         # After the commit, so a rolled-back pass sends nothing.
-        transaction.on_commit(lambda: _send(request, purpose, payload), robust=True)
+        transaction.on_commit(lambda: _send(approval, purpose, payload), robust=True)
     return True
 
 
-def _send(request: ApprovalRequest, purpose, payload: dict) -> None:
+def _send(approval: ApprovalRequest, purpose, payload: dict) -> None:
     """E-mail, and when nothing at all could be sent, make the same e-mail due again later."""
-    result = notices.notify(request.pk, purpose, payload=payload)
+    result = notices.notify(approval.pk, purpose, payload=payload)
     if result.sent or not result.failed:
         return
     retry_at = timezone.now() + MAIL_RETRY_DELAY
     again = {"next_reminder_at": retry_at}
     if purpose == notices.Purpose.NEW:
         again["notified_at"] = None
-    ApprovalRequest.objects.filter(open_q(), pk=request.pk).update(**again)
+    ApprovalRequest.objects.filter(open_q(), pk=approval.pk).update(**again)
     logger.warning(
         "No e-mail about request %s could be sent; trying again at %s",
-        request.pk,
+        approval.pk,
         iso_utc(retry_at),
-        extra={"json_fields": {"request_id": str(request.pk), "purpose": str(purpose)}},
+        extra={"json_fields": {"request_id": str(approval.pk), "purpose": str(purpose)}},
     )
 
 
@@ -174,32 +191,32 @@ def escalate(request_id) -> bool:
     that they may now decide it; return whether this call escalated it. Never twice."""
     with transaction.atomic():
         now = timezone.now()
-        request = (
+        approval = (
             ApprovalRequest.objects.select_for_update(skip_locked=True)
             .filter(open_q(), pk=request_id, escalates_at__lte=now, escalated_at__isnull=True)
             .first()
         )
-        if request is None:
+        if approval is None:
             return False  # decided, closed, or escalated by another pass meanwhile
-        request.escalated_at = now
-        request.save(update_fields=["escalated_at"])
+        approval.escalated_at = now
+        approval.save(update_fields=["escalated_at"])
         AuditEvent.objects.create(
-            request=request,
+            request=approval,
             kind=AuditEvent.Kind.ESCALATED,
             actor="system",
             at=now,
             payload={
-                "escalate_to": request.named(Assignee.Role.ESCALATION),
-                "escalates_at": iso_utc(request.escalates_at),
+                "escalate_to": approval.named(Assignee.Role.ESCALATION),
+                "escalates_at": iso_utc(approval.escalates_at),
             },
         )
         transaction.on_commit(
-            lambda: notices.notify(request.pk, notices.Purpose.ESCALATION),
+            lambda: notices.notify(approval.pk, notices.Purpose.ESCALATION),
             robust=True,
         )
     logger.info(
         "Request %s escalated",
-        request.pk,
-        extra={"json_fields": {"request_id": str(request.pk)}},
+        approval.pk,
+        extra={"json_fields": {"request_id": str(approval.pk)}},
     )
     return True

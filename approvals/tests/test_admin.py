@@ -138,9 +138,9 @@ def test_retry_callback_now_resends_failed_and_gone_callbacks(
     messages = " ".join(str(m) for m in response.context["messages"])
     assert "Retried 1 callback(s): 1 delivered now" in messages
     assert "Not retried" in messages and "Waiting report" in messages
-    request = ApprovalRequest.objects.get(pk=gone["id"])
-    assert request.delivery_status == DeliveryStatus.DELIVERED
-    retry = request.audit_events.get(kind=AuditEvent.Kind.CALLBACK_RETRY)
+    approval = ApprovalRequest.objects.get(pk=gone["id"])
+    assert approval.delivery_status == DeliveryStatus.DELIVERED
+    retry = approval.audit_events.get(kind=AuditEvent.Kind.CALLBACK_RETRY)
     assert retry.actor == "auditor@example.com"
     assert retry.payload == {"previous_delivery_status": "gone"}
     assert len(receiver.received) == 1

@@ -53,11 +53,11 @@ def test_the_callback_carries_the_decision_and_a_google_access_token(
             }
         ],
     }
-    request = ApprovalRequest.objects.get(pk=created["id"])
-    assert request.delivery_status == DeliveryStatus.DELIVERED
-    assert request.delivery_attempts == 1
-    assert request.delivered_at is not None
-    event = request.audit_events.get(kind=AuditEvent.Kind.CALLBACK_SENT)
+    approval = ApprovalRequest.objects.get(pk=created["id"])
+    assert approval.delivery_status == DeliveryStatus.DELIVERED
+    assert approval.delivery_attempts == 1
+    assert approval.delivered_at is not None
+    event = approval.audit_events.get(kind=AuditEvent.Kind.CALLBACK_SENT)
     assert event.payload["status_code"] == 200 and event.payload["attempt"] == 1
     assert "token" not in str(event.payload).lower()
 
@@ -103,17 +103,17 @@ def test_each_answer_leads_to_its_delivery_state(register, manager, receiver, an
 
     services.decide(created["id"], manager, "approved", "")
 
-    request = ApprovalRequest.objects.get(pk=created["id"])
-    assert request.status == "approved"  # the decision stands whatever the callback did
-    assert request.delivery_status == state
-    assert request.delivery_last_status_code == answer
-    assert f"HTTP {answer}" in request.delivery_last_error
-    failed = request.audit_events.get(kind=AuditEvent.Kind.CALLBACK_FAILED)
+    approval = ApprovalRequest.objects.get(pk=created["id"])
+    assert approval.status == "approved"  # the decision stands whatever the callback did
+    assert approval.delivery_status == state
+    assert approval.delivery_last_status_code == answer
+    assert f"HTTP {answer}" in approval.delivery_last_error
+    failed = approval.audit_events.get(kind=AuditEvent.Kind.CALLBACK_FAILED)
     assert failed.payload["status_code"] == answer
     if state == DeliveryStatus.RETRYING:
-        assert request.delivery_next_attempt_at > timezone.now()
+        assert approval.delivery_next_attempt_at > timezone.now()
     else:
-        assert request.delivery_next_attempt_at is None
+        assert approval.delivery_next_attempt_at is None
 
 
 def test_a_failed_callback_is_shown_on_the_page_and_sent_again_by_the_command(
@@ -138,9 +138,9 @@ def test_a_failed_callback_is_shown_on_the_page_and_sent_again_by_the_command(
     make_due_now(created)
     call_command("deliver_callbacks", verbosity=0)
 
-    request = ApprovalRequest.objects.get(pk=created["id"])
-    assert request.delivery_status == DeliveryStatus.DELIVERED
-    assert request.delivery_attempts == 2
+    approval = ApprovalRequest.objects.get(pk=created["id"])
+    assert approval.delivery_status == DeliveryStatus.DELIVERED
+    assert approval.delivery_attempts == 2
     assert [c.body["decision"] for c in receiver.received] == ["approved"]
     assert "delivered" in client.get(f"/approvals/{created['id']}/").content.decode()
 
@@ -175,10 +175,10 @@ def test_an_unreachable_endpoint_is_retried(register, manager, approvals_setting
 
     services.decide(created["id"], manager, "approved", "")
 
-    request = ApprovalRequest.objects.get(pk=created["id"])
-    assert request.delivery_status == DeliveryStatus.RETRYING
-    assert request.delivery_last_status_code is None
-    assert "ConnectionError" in request.delivery_last_error
+    approval = ApprovalRequest.objects.get(pk=created["id"])
+    assert approval.delivery_status == DeliveryStatus.RETRYING
+    assert approval.delivery_last_status_code is None
+    assert "ConnectionError" in approval.delivery_last_error
 
 
 def test_repeated_client_errors_end_in_failed(register, manager, receiver):
@@ -190,9 +190,9 @@ def test_repeated_client_errors_end_in_failed(register, manager, receiver):
         make_due_now(created)
         call_command("deliver_callbacks", verbosity=0)
 
-    request = ApprovalRequest.objects.get(pk=created["id"])
-    assert request.delivery_status == DeliveryStatus.FAILED
-    assert request.delivery_attempts == delivery.MAX_CLIENT_ERRORS
+    approval = ApprovalRequest.objects.get(pk=created["id"])
+    assert approval.delivery_status == DeliveryStatus.FAILED
+    assert approval.delivery_attempts == delivery.MAX_CLIENT_ERRORS
     assert receiver.received == []
 
 
@@ -299,6 +299,6 @@ def test_a_claimed_callback_is_due_for_nobody_else_and_a_stale_claim_records_not
     delivered = delivery.Attempt(200, "", 5)
     assert delivery.record(created["id"], first, delivered) is None
     assert delivery.record(created["id"], second, delivered) == DeliveryStatus.DELIVERED
-    request = ApprovalRequest.objects.get(pk=created["id"])
-    assert (request.delivery_status, request.delivery_attempts) == ("delivered", 2)
-    assert request.audit_events.filter(kind=AuditEvent.Kind.CALLBACK_SENT).count() == 1
+    approval = ApprovalRequest.objects.get(pk=created["id"])
+    assert (approval.delivery_status, approval.delivery_attempts) == ("delivered", 2)
+    assert approval.audit_events.filter(kind=AuditEvent.Kind.CALLBACK_SENT).count() == 1

@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from approvals import delivery, services
-from approvals.models import ApprovalRequest, AuditEvent, DeliveryStatus
+from approvals.models import ACTIVE_DELIVERY_STATES, ApprovalRequest, AuditEvent, DeliveryStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,9 +36,9 @@ def test_a_reset_or_a_hang_is_retried(register, manager, receiver, short_timeout
 
     services.decide(created["id"], manager, "approved", "")
 
-    request = ApprovalRequest.objects.get(pk=created["id"])
-    assert request.delivery_status == DeliveryStatus.RETRYING
-    assert error in request.delivery_last_error
+    approval = ApprovalRequest.objects.get(pk=created["id"])
+    assert approval.delivery_status == DeliveryStatus.RETRYING
+    assert error in approval.delivery_last_error
     assert receiver.received == []
 
     ApprovalRequest.objects.filter(pk=created["id"]).update(delivery_next_attempt_at=timezone.now())
@@ -69,10 +69,10 @@ def test_a_batch_with_a_third_of_first_attempts_failing_is_delivered_exactly_onc
 
     first_failures = ApprovalRequest.objects.filter(delivery_status=DeliveryStatus.RETRYING).count()
     passes = 0
-    while ApprovalRequest.objects.filter(delivery_status__in=delivery.ACTIVE_STATES).exists():
+    while ApprovalRequest.objects.filter(delivery_status__in=ACTIVE_DELIVERY_STATES).exists():
         passes += 1
         assert passes <= 5, "callbacks still undelivered after 5 passes"
-        ApprovalRequest.objects.filter(delivery_status__in=delivery.ACTIVE_STATES).update(
+        ApprovalRequest.objects.filter(delivery_status__in=ACTIVE_DELIVERY_STATES).update(
             delivery_next_attempt_at=timezone.now()
         )
         call_command("deliver_callbacks", verbosity=0)
@@ -88,9 +88,9 @@ def test_a_batch_with_a_third_of_first_attempts_failing_is_delivered_exactly_onc
     assert set(delivered.values()) == {1}
     assert not {created["id"] for created in undecided} & set(delivered)
     for callback in receiver.received:
-        request = ApprovalRequest.objects.get(pk=callback.body["request_id"])
-        assert callback.body["decision"] == request.status
-        assert callback.body["decided_by"] == request.decisions.get().decided_by
+        approval = ApprovalRequest.objects.get(pk=callback.body["request_id"])
+        assert callback.body["decision"] == approval.status
+        assert callback.body["decided_by"] == approval.decisions.get().decided_by
     assert ApprovalRequest.objects.filter(delivery_status=DeliveryStatus.DELIVERED).count() == 500
     assert AuditEvent.objects.filter(kind=AuditEvent.Kind.CALLBACK_SENT).count() == 500
     assert AuditEvent.objects.filter(kind=AuditEvent.Kind.CALLBACK_FAILED).count() == first_failures

@@ -188,9 +188,9 @@ def test_a_person_added_to_approvers_decides(client, assertion, approvers_group,
         data={"outcome": "approved", "comment": "Fine", "confirmed": "on"},
     )
     assert decided.status_code == 302
-    request = ApprovalRequest.objects.get(pk=created["id"])
-    assert request.status == Status.APPROVED
-    assert request.decisions.get().decided_by == "carol@example.com"
+    approval = ApprovalRequest.objects.get(pk=created["id"])
+    assert approval.status == Status.APPROVED
+    assert approval.decisions.get().decided_by == "carol@example.com"
 
 
 # --- Refusals ------------------------------------------------------------------------------------

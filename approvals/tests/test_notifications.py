@@ -177,14 +177,14 @@ def test_deciders_agree_with_decision_refusal_for_every_user(register, team, mak
         ApprovalRequest.objects.filter(pk=created["id"]).update(
             expires_at=timezone.now() - datetime.timedelta(seconds=1)
         )
-    request = ApprovalRequest.objects.get(pk=created["id"])
+    approval = ApprovalRequest.objects.get(pk=created["id"])
 
-    chosen = {decider.user.pk for decider in permissions.deciders(request)}
+    chosen = {decider.user.pk for decider in permissions.deciders(approval)}
 
     users = get_user_model().objects.all()
     assert len(users) == 9
     for user in users:
-        may = permissions.decision_refusal(user, request) is None
+        may = permissions.decision_refusal(user, approval) is None
         assert (user.pk in chosen) == may, (shape, user.username)
     if shape in ("open", "assigned"):
         assert chosen  # the comparison above is not only about nobody
@@ -271,9 +271,9 @@ def test_confirming_approves_and_the_workflow_is_told(
 
     assert response.status_code == 302
     assert response["Location"] == "/"  # the next waiting request, or the inbox when none is left
-    request = ApprovalRequest.objects.get(pk=created["id"])
-    assert request.status == Status.APPROVED
-    decision = request.decisions.get()
+    approval = ApprovalRequest.objects.get(pk=created["id"])
+    assert approval.status == Status.APPROVED
+    decision = approval.decisions.get()
     assert (decision.decided_by, decision.comment) == ("manager@example.com", "Enjoy Lisbon")
     [callback] = receiver.received
     assert (callback.body["decision"], callback.body["comment"]) == ("approved", "Enjoy Lisbon")
@@ -529,9 +529,9 @@ def test_a_failing_mail_server_does_not_block_registration(
         assert signature not in failed.payload["error"]
         assert signature not in caplog.text
     # Nobody got it, so the same notice is due again a little later, not lost.
-    request = ApprovalRequest.objects.get(pk=request_id)
-    assert request.notified_at is None
-    assert request.next_reminder_at >= before + reminders.MAIL_RETRY_DELAY
+    approval = ApprovalRequest.objects.get(pk=request_id)
+    assert approval.notified_at is None
+    assert approval.next_reminder_at >= before + reminders.MAIL_RETRY_DELAY
     assert reminders.send_due_notices() == 0  # not before then
 
 
@@ -557,10 +557,10 @@ def test_a_notice_nobody_got_goes_out_once_the_mail_server_is_back(
     assert message.subject.startswith("Approval needed")  # the first notice, not a reminder
     [sent] = AuditEvent.objects.filter(request_id=request_id, kind=AuditEvent.Kind.NOTIFIED)
     assert sent.payload["purpose"] == "new"
-    request = ApprovalRequest.objects.get(pk=request_id)
-    assert request.notified_at is not None
-    assert request.next_reminder_at == reminders.next_reminder_at(
-        request.created_at, request.expires_at, request.notified_at
+    approval = ApprovalRequest.objects.get(pk=request_id)
+    assert approval.notified_at is not None
+    assert approval.next_reminder_at == reminders.next_reminder_at(
+        approval.created_at, approval.expires_at, approval.notified_at
     )
 
 

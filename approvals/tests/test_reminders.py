@@ -98,23 +98,25 @@ def run_command() -> str:
 def test_after_the_first_notice_the_next_e_mail_is_halfway_through_a_three_day_request(register):
     created = register(timeout_seconds=3 * 86400)
 
-    request = stored(created["id"])
-    assert request.next_reminder_at == request.created_at + 1.5 * DAY
+    approval = stored(created["id"])
+    assert approval.next_reminder_at == approval.created_at + 1.5 * DAY
     # Then a day before expiry, then nothing more.
     after_first = reminders.next_reminder_at(
-        request.created_at, request.expires_at, after=request.next_reminder_at
+        approval.created_at, approval.expires_at, after=approval.next_reminder_at
     )
-    assert after_first == request.expires_at - DAY
-    assert reminders.next_reminder_at(request.created_at, request.expires_at, after_first) is None
+    assert after_first == approval.expires_at - DAY
+    assert reminders.next_reminder_at(approval.created_at, approval.expires_at, after_first) is None
 
 
 def test_a_two_hour_request_skips_the_point_a_day_before_its_expiry(register):
     created = register(timeout_seconds=2 * 3600)
 
-    request = stored(created["id"])
-    assert request.next_reminder_at == request.created_at + HOUR
+    approval = stored(created["id"])
+    assert approval.next_reminder_at == approval.created_at + HOUR
     assert (
-        reminders.next_reminder_at(request.created_at, request.expires_at, request.next_reminder_at)
+        reminders.next_reminder_at(
+            approval.created_at, approval.expires_at, approval.next_reminder_at
+        )
         is None
     )
 
@@ -163,13 +165,13 @@ def test_reminder_points_that_do_not_parse_say_why(text):
 def test_a_due_reminder_mails_exactly_the_current_deciders_once(register, team, mailoutbox):
     created = register(title="Flights to Lisbon", amount="1234.5", timeout_seconds=3 * 86400)
     mailoutbox.clear()
-    request = live_for(created["id"], lived=1.6 * DAY, left=1.4 * DAY)
-    point = request.next_reminder_at
+    approval = live_for(created["id"], lived=1.6 * DAY, left=1.4 * DAY)
+    point = approval.next_reminder_at
     assert point < timezone.now()
 
     assert reminders.send_due_notices() == 1
 
-    deciders = sorted(d.email for d in permissions.deciders(request))
+    deciders = sorted(d.email for d in permissions.deciders(approval))
     assert deciders == ["bea@example.com", "carl@example.com", "manager@example.com"]
     assert recipients(mailoutbox) == deciders
     message = mailoutbox[0]
@@ -182,7 +184,7 @@ def test_a_due_reminder_mails_exactly_the_current_deciders_once(register, team, 
     assert sorted(event.payload["recipients"]) == deciders
     assert event.payload["point_at"] == iso_utc(point)
     # The next reminder is the one a day before expiry, still ahead.
-    assert stored(created["id"]).next_reminder_at == request.expires_at - DAY
+    assert stored(created["id"]).next_reminder_at == approval.expires_at - DAY
 
     # A second pass right after finds nothing due.
     assert reminders.send_due_notices() == 0
@@ -194,25 +196,25 @@ def test_several_points_passed_while_the_job_was_down_give_one_reminder(register
     created = register(timeout_seconds=3 * 86400)
     mailoutbox.clear()
     # Both the halfway point and the point a day before expiry have passed.
-    request = live_for(created["id"], lived=2.5 * DAY, left=0.5 * DAY)
+    approval = live_for(created["id"], lived=2.5 * DAY, left=0.5 * DAY)
 
     assert reminders.send_due_notices() == 1
     assert reminders.send_due_notices() == 0
 
     assert len(mailoutbox) == 3  # one each
     [event] = events(created["id"], AuditEvent.Kind.REMINDED)
-    assert event.payload["point_at"] == iso_utc(request.next_reminder_at)
+    assert event.payload["point_at"] == iso_utc(approval.next_reminder_at)
     assert stored(created["id"]).next_reminder_at is None
 
 
 def test_a_reminder_moves_on_to_the_next_point_still_ahead(register, team, settings, mailoutbox):
     settings.APPROVALS_REMINDERS = "25%,50%,75%"
     created = register(timeout_seconds=4 * 86400)
-    request = live_for(created["id"], lived=2.5 * DAY, left=1.5 * DAY)  # 25% and 50% passed
+    approval = live_for(created["id"], lived=2.5 * DAY, left=1.5 * DAY)  # 25% and 50% passed
 
     assert reminders.send_due_notices() == 1
 
-    assert stored(created["id"]).next_reminder_at == request.created_at + 3 * DAY
+    assert stored(created["id"]).next_reminder_at == approval.created_at + 3 * DAY
 
 
 @pytest.mark.parametrize("ending", ["decided", "cancelled", "expired", "expiry recorded"])
@@ -323,10 +325,10 @@ def test_before_its_escalation_time_an_escalation_target_may_not_decide_nor_is_t
     erin = get_user_model().objects.get(username="erin")
 
     assert recipients(mailoutbox) == ["manager@example.com"]
-    request = stored(request_id)
-    assert request.escalates_at == request.created_at + HOUR
+    approval = stored(request_id)
+    assert approval.escalates_at == approval.created_at + HOUR
     assert (
-        permissions.decision_refusal(erin, request) == "This request is assigned to other people."
+        permissions.decision_refusal(erin, approval) == "This request is assigned to other people."
     )
     assert run_command() == "E-mailed about 0 request(s); escalated 0 request(s)."
     assert recipients(mailoutbox) == ["manager@example.com"]
@@ -354,10 +356,10 @@ def test_after_its_escalation_time_an_escalation_target_may_decide_before_the_co
     )
 
     assert response.status_code == 302
-    request = stored(request_id)
-    assert request.status == Status.APPROVED
-    assert request.decisions.get().decided_by == "erin@example.com"
-    assert request.escalated_at is None  # nobody told her; she found it in her inbox
+    approval = stored(request_id)
+    assert approval.status == Status.APPROVED
+    assert approval.decisions.get().decided_by == "erin@example.com"
+    assert approval.escalated_at is None  # nobody told her; she found it in her inbox
     assert reminders.escalate_due() == 0  # decided: nothing left to escalate
 
 
@@ -376,8 +378,8 @@ def test_the_command_escalates_once_and_tells_only_the_escalation_targets(
     assert message.subject == "Escalated to you: Flights to Lisbon (120.50 EUR)"
     assert "This request was escalated to you" in message.body
     assert "This request was escalated to you" in message.alternatives[0][0]
-    request = stored(request_id)
-    assert request.escalated_at is not None
+    approval = stored(request_id)
+    assert approval.escalated_at is not None
     [escalated] = events(request_id, AuditEvent.Kind.ESCALATED)
     assert escalated.actor == "system"
     assert escalated.payload == {
@@ -391,7 +393,7 @@ def test_the_command_escalates_once_and_tells_only_the_escalation_targets(
     assert run_command() == "E-mailed about 0 request(s); escalated 0 request(s)."
     assert len(mailoutbox) == 1
     assert len(events(request_id, AuditEvent.Kind.ESCALATED)) == 1
-    assert stored(request_id).escalated_at == request.escalated_at
+    assert stored(request_id).escalated_at == approval.escalated_at
 
 
 def test_escalation_to_a_group_tells_its_approvers_and_lets_them_decide(
@@ -506,7 +508,7 @@ def test_a_failing_mail_server_is_recorded_and_the_reminder_tried_again_later(
     escalated_request, settings, caplog
 ):
     request_id = escalated_request["id"]
-    request = live_for(request_id, lived=1.6 * DAY, left=1.4 * DAY)
+    approval = live_for(request_id, lived=1.6 * DAY, left=1.4 * DAY)
     move(request_id, escalates_at=timezone.now() - HOUR)
     settings.EMAIL_BACKEND = f"{__name__}.RefusingBackend"
     before = timezone.now()
@@ -528,7 +530,7 @@ def test_a_failing_mail_server_is_recorded_and_the_reminder_tried_again_later(
         "erin@example.com",
         "manager@example.com",
     ]
-    assert failed["reminder"].payload["point_at"] == iso_utc(request.next_reminder_at)
+    assert failed["reminder"].payload["point_at"] == iso_utc(approval.next_reminder_at)
     for event in failed.values():
         assert event.actor == "system"
         assert event.payload["error"].startswith("SMTPConnectError")

@@ -5,7 +5,14 @@ import uuid
 from django import forms
 
 from approvals import permissions, text
-from approvals.models import Outcome, Status
+from approvals.models import (
+    AMOUNT_DECIMAL_PLACES,
+    AMOUNT_MAX_DIGITS,
+    MAX_EMAIL,
+    MAX_NOTE,
+    Outcome,
+    Status,
+)
 from approvals.web import inbox
 
 MAX_COMMENT = 5000
@@ -54,10 +61,18 @@ class InboxForm(forms.Form):
     )
     requester = forms.EmailField(label="Requester", required=False)
     amount_min = forms.DecimalField(
-        label="Amount from", required=False, min_value=0, max_digits=18, decimal_places=3
+        label="Amount from",
+        required=False,
+        min_value=0,
+        max_digits=AMOUNT_MAX_DIGITS,
+        decimal_places=AMOUNT_DECIMAL_PLACES,
     )
     amount_max = forms.DecimalField(
-        label="Amount to", required=False, min_value=0, max_digits=18, decimal_places=3
+        label="Amount to",
+        required=False,
+        min_value=0,
+        max_digits=AMOUNT_MAX_DIGITS,
+        decimal_places=AMOUNT_DECIMAL_PLACES,
     )
     expiring = forms.BooleanField(label="Expiring within a day", required=False)
     sort = forms.ChoiceField(
@@ -133,7 +148,7 @@ class DelegationForm(forms.Form):
 
     delegate = forms.EmailField(
         label="Delegate's e-mail",
-        max_length=254,
+        max_length=MAX_EMAIL,
         help_text="An approver who decides for you while you are away.",
         error_messages={"required": "Give the e-mail of the person who stands in for you."},
     )
@@ -156,7 +171,7 @@ class DelegationForm(forms.Form):
     note = forms.CharField(
         label="Note",
         required=False,
-        max_length=200,
+        max_length=MAX_NOTE,
         validators=[characters(text.one_line_problem)],
         help_text="Optional, for your delegate: why, or what to watch for.",
     )

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from approvals import details, permissions, services
 from approvals.models import (
+    DELIVERY_WORDS,
     ApprovalRequest,
     Assignee,
     Delegation,
@@ -28,29 +29,11 @@ from approvals.notify import links
 from approvals.web import inbox as inbox_queries
 from approvals.web.forms import BulkDecisionForm, DecisionForm, DelegationForm, InboxForm
 
-# What the person who decided is told about the callback's first attempt.
+# What the person who decided is told about the callback's first attempt (`DELIVERY_WORDS`).
 DELIVERY_NEWS = {
-    DeliveryStatus.DELIVERED: (messages.INFO, "The workflow has received your decision."),
-    # The delivery job claimed the callback before this request's own first attempt could.
-    DeliveryStatus.DUE: (
-        messages.INFO,
-        "Your decision is stored and is being sent to the workflow.",
-    ),
-    DeliveryStatus.RETRYING: (
-        messages.WARNING,
-        "Your decision is stored, but the workflow could not be told yet: {problem} "
-        "It will be sent again automatically.",
-    ),
-    DeliveryStatus.GONE: (
-        messages.WARNING,
-        "The workflow no longer waits for this decision (its execution has ended). "
-        "Your decision is stored here.",
-    ),
-    DeliveryStatus.FAILED: (
-        messages.ERROR,
-        "Your decision is stored, but the callback failed and will not be retried "
-        "automatically: {problem} Tell an administrator.",
-    ),
+    status: (messages.DEFAULT_LEVELS[words.level], words.news)
+    for status, words in DELIVERY_WORDS.items()
+    if words.news
 }
 
 

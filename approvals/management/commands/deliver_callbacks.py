@@ -5,35 +5,20 @@ runs it beside the app). Any number of passes may run at once, beside the app's 
 attempts: each callback is claimed before it is sent, so it goes out once (`approvals.delivery`).
 """
 
-from django.core.management.base import BaseCommand
-
 from approvals import delivery, services
-from approvals.management import passes
+from approvals.management.passes import PassCommand
 
 
-class Command(BaseCommand):
+class Command(PassCommand):
     help = (
         "Send every callback that is due, once, and record the expiry of requests past their "
         "deadline; then exit 0 (--loop: keep going, also past a pass that failed)."
     )
+    pause = 5.0
 
-    def add_arguments(self, parser):
-        parser.add_argument(
-            "--loop", action="store_true", help="Keep running, pausing between passes."
-        )
-        parser.add_argument(
-            "--pause", type=float, default=5.0, help="Seconds between passes with --loop."
-        )
-
-    def handle(self, *args, loop=False, pause=5.0, verbosity=1, **options):
-        def one_pass():
-            attempted = 0
-            while batch := delivery.send_due():
-                attempted += batch
-            expired = services.expire_overdue()
-            if verbosity:
-                self.stdout.write(
-                    f"Attempted {attempted} callback(s); recorded {expired} expired request(s)."
-                )
-
-        passes.run(one_pass, job="deliver_callbacks", loop=loop, pause=pause)
+    def one_pass(self) -> str:
+        attempted = 0
+        while batch := delivery.send_due():
+            attempted += batch
+        expired = services.expire_overdue()
+        return f"Attempted {attempted} callback(s); recorded {expired} expired request(s)."

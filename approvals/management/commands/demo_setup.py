@@ -67,38 +67,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if not settings.DEBUG:
             raise CommandError("demo_setup is for local runs only (DJANGO_DEBUG=1).")
-        approvers, _ = Group.objects.get_or_create(name="Approvers")
-        approvers.permissions.add(
-            Permission.objects.get(
-                codename="decide_approvalrequest", content_type__app_label="approvals"
-            )
-        )
-        users = get_user_model()
-        manager = users.objects.filter(username="manager").first() or users.objects.create_user(
-            "manager", "manager@example.com", DEMO_PASSWORD
-        )
-        manager.groups.add(approvers)
-        finance, _ = Group.objects.get_or_create(name="finance")
-        controller = users.objects.filter(
-            username="controller"
-        ).first() or users.objects.create_user(
-            "controller", "controller@example.com", DEMO_PASSWORD
-        )
-        controller.groups.add(approvers, finance)
-        if not users.objects.filter(username="admin").exists():
-            users.objects.create_superuser("admin", "admin@example.com", DEMO_PASSWORD)
-
-        waiting = ApprovalRequest.objects.filter(registered_by=DEMO_CALLER, status=Status.PENDING)
-        if not waiting.exists():
-            prefix = settings.APPROVALS_CALLBACK_URL_PREFIXES[0]
-            for report in DEMO_REPORTS:
-                execution = uuid.uuid4()
-                callback_url = (
-                    f"{prefix.rstrip('/')}/projects/demo-project/locations/us-central1/workflows/"
-                    f"expense-approval/executions/{execution}/callbacks/{uuid.uuid4().hex}"
-                )
-                parsed = registration.parse({**report, "callback_url": callback_url})
-                services.register(parsed, DEMO_CALLER)
+        _accounts()
+        _reports()
         # The demo reports' first e-mails now, so they print above the banner below rather than
         # scrolling it away once the e-mail job starts.
         while reminders.send_due_notices():
@@ -114,3 +84,41 @@ class Command(BaseCommand):
             + f"\n    admin      / {DEMO_PASSWORD}   (the audit log at /admin/)"
             + "\n  Decide a report and watch the callback arrive below.\n"
         )
+
+
+def _accounts() -> None:
+    """The demo's people: a manager, a controller in finance, an administrator."""
+    approvers, _ = Group.objects.get_or_create(name="Approvers")
+    approvers.permissions.add(
+        Permission.objects.get(
+            codename="decide_approvalrequest", content_type__app_label="approvals"
+        )
+    )
+    users = get_user_model()
+    manager = users.objects.filter(username="manager").first() or users.objects.create_user(
+        "manager", "manager@example.com", DEMO_PASSWORD
+    )
+    manager.groups.add(approvers)
+    finance, _ = Group.objects.get_or_create(name="finance")
+    controller = users.objects.filter(username="controller").first() or users.objects.create_user(
+        "controller", "controller@example.com", DEMO_PASSWORD
+    )
+    controller.groups.add(approvers, finance)
+    if not users.objects.filter(username="admin").exists():
+        users.objects.create_superuser("admin", "admin@example.com", DEMO_PASSWORD)
+
+
+def _reports() -> None:
+    """The demo's expense reports, registered as a workflow would, unless some still wait."""
+    waiting = ApprovalRequest.objects.filter(registered_by=DEMO_CALLER, status=Status.PENDING)
+    if waiting.exists():
+        return
+    prefix = settings.APPROVALS_CALLBACK_URL_PREFIXES[0]
+    for report in DEMO_REPORTS:
+        execution = uuid.uuid4()
+        callback_url = (
+            f"{prefix.rstrip('/')}/projects/demo-project/locations/us-central1/workflows/"
+            f"expense-approval/executions/{execution}/callbacks/{uuid.uuid4().hex}"
+        )
+        parsed = registration.parse({**report, "callback_url": callback_url})
+        services.register(parsed, DEMO_CALLER)

@@ -7,40 +7,25 @@ however often or however late the job runs, and tried again later only when it c
 nobody (`approvals.notify.reminders`).
 """
 
-from django.core.management.base import BaseCommand
-
-from approvals.management import passes
+from approvals.management.passes import PassCommand
 from approvals.notify import reminders
 
 
-class Command(BaseCommand):
+class Command(PassCommand):
     help = (
         "Escalate the requests whose escalation time has passed and send the first notices and "
         "reminders that are due, each once; then exit 0 (--loop: keep going, also past a pass "
         "that failed)."
     )
+    pause = 30.0
 
-    def add_arguments(self, parser):
-        parser.add_argument(
-            "--loop", action="store_true", help="Keep running, pausing between passes."
-        )
-        parser.add_argument(
-            "--pause", type=float, default=30.0, help="Seconds between passes with --loop."
-        )
-
-    def handle(self, *args, loop=False, pause=30.0, verbosity=1, **options):
-        def one_pass():
-            # Escalations first: escalation targets hear that they may now decide before a
-            # reminder due in the same pass reaches them too.
-            escalated = 0
-            while batch := reminders.escalate_due():
-                escalated += batch
-            mailed = 0
-            while batch := reminders.send_due_notices():
-                mailed += batch
-            if verbosity:
-                self.stdout.write(
-                    f"E-mailed about {mailed} request(s); escalated {escalated} request(s)."
-                )
-
-        passes.run(one_pass, job="send_notifications", loop=loop, pause=pause)
+    def one_pass(self) -> str:
+        # Escalations first: escalation targets hear that they may now decide before a reminder
+        # due in the same pass reaches them too.
+        escalated = 0
+        while batch := reminders.escalate_due():
+            escalated += batch
+        mailed = 0
+        while batch := reminders.send_due_notices():
+            mailed += batch
+        return f"E-mailed about {mailed} request(s); escalated {escalated} request(s)."
