@@ -93,13 +93,13 @@ def approvals(request, caller):
         registered = services.register(parsed, caller.name)
     except services.CallbackUrlTaken:
         return error(409, "This callback_url is already registered by another caller.")
-    body = wire.registered(registered.request)
+    body = wire.registered(registered.approval)
     return JsonResponse(body, status=201 if registered.created else 200)
 
 
-def _find(request_id, caller: callers.Caller):
-    """The caller's own request with this id, or None (another caller's does not exist for it)."""
-    found = permissions.requests_of_caller(caller.name).filter(pk=request_id)
+def _find(approval_id, caller: callers.Caller) -> ApprovalRequest | None:
+    """The caller's own approval with this id, or None (another caller's does not exist for it)."""
+    found = permissions.requests_of_caller(caller.name).filter(pk=approval_id)
     return found.prefetch_related("decisions").first()
 
 
@@ -107,26 +107,26 @@ NO_SUCH_REQUEST = "There is no approval request with this id."
 
 
 @api_view("GET")
-def approval(request, caller, request_id):
-    found = _find(request_id, caller)
+def approval(request, caller, approval_id):
+    found = _find(approval_id, caller)
     if found is None:
         return error(404, NO_SUCH_REQUEST)
     if found.is_expired and services.expire(found.pk, seen_by="api"):
-        found = _find(request_id, caller)
+        found = _find(approval_id, caller)
     return JsonResponse(wire.state(found))
 
 
 @api_view("POST")
-def cancel(request, caller, request_id):
+def cancel(request, caller, approval_id):
     try:
-        services.cancel(request_id, caller.name)
+        services.cancel(approval_id, caller.name)
     except ApprovalRequest.DoesNotExist:
         return error(404, NO_SUCH_REQUEST)
     except services.AlreadyDecided as decided:
         return JsonResponse(
-            {"error": str(decided), **wire.state(_find(request_id, caller))}, status=409
+            {"error": str(decided), **wire.state(_find(approval_id, caller))}, status=409
         )
-    return JsonResponse(wire.state(_find(request_id, caller)))
+    return JsonResponse(wire.state(_find(approval_id, caller)))
 
 
 @csrf_exempt

@@ -37,14 +37,14 @@ class CallbackUrlTaken(Exception):
 class AlreadyDecided(Exception):
     """A cancel came too late: the request was decided."""
 
-    def __init__(self, request: ApprovalRequest):
-        super().__init__(permissions.closed_message(request))
-        self.request = request
+    def __init__(self, approval: ApprovalRequest):
+        super().__init__(permissions.closed_message(approval))
+        self.approval = approval
 
 
 @dataclass(frozen=True)
 class Registered:
-    request: ApprovalRequest
+    approval: ApprovalRequest
     created: bool
 
 
@@ -62,7 +62,7 @@ def register(registration: Registration, caller: str) -> Registered:
     escalates = registration.escalate_after is not None
     try:
         with transaction.atomic():
-            request = ApprovalRequest.objects.create(
+            approval = ApprovalRequest.objects.create(
                 callback_url=registration.callback_url,
                 title=registration.title,
                 requester_email=registration.requester_email,
@@ -81,13 +81,13 @@ def register(registration: Registration, caller: str) -> Registered:
                 # sends it, outside the workflow's HTTP call (README: "E-mail").
                 next_reminder_at=now,
             )
-            Assignee.objects.bulk_create(_assignees(request, registration))
+            Assignee.objects.bulk_create(_assignees(approval, registration))
             AuditEvent.objects.create(
-                request=request,
+                request=approval,
                 kind=AuditEvent.Kind.REGISTERED,
                 actor=caller,
                 at=now,
-                payload=_registered_payload(request, registration),
+                payload=_registered_payload(approval, registration),
             )
     except IntegrityError:
         # The same registration was stored before (or by another copy committing first).
@@ -100,13 +100,13 @@ def register(registration: Registration, caller: str) -> Registered:
         raise
     logger.info(
         "Registered approval request %s",
-        request.pk,
-        extra={"json_fields": {"request_id": str(request.pk), "caller": caller}},
+        approval.pk,
+        extra={"json_fields": {"request_id": str(approval.pk), "caller": caller}},
     )
-    return Registered(request, created=True)
+    return Registered(approval, created=True)
 
 
-def _assignees(request: ApprovalRequest, registration: Registration) -> list[Assignee]:
+def _assignees(approval: ApprovalRequest, registration: Registration) -> list[Assignee]:
     """The rows naming who decides; two spellings of one mailbox in a role are one row."""
     role = Assignee.Role
     named = [
@@ -121,30 +121,30 @@ def _assignees(request: ApprovalRequest, registration: Registration) -> list[Ass
         if (named_role, key, group) not in seen:
             seen.add((named_role, key, group))
             rows.append(
-                Assignee(request=request, role=named_role, email=email, email_key=key, group=group)
+                Assignee(request=approval, role=named_role, email=email, email_key=key, group=group)
             )
     return rows
 
 
-def _registered_payload(request: ApprovalRequest, registration: Registration) -> dict:
+def _registered_payload(approval: ApprovalRequest, registration: Registration) -> dict:
     """What the audit log keeps of a registration: who asked, and the policy it set."""
     payload = {
         "external_id": registration.external_id,
         "requester_email": registration.requester_email,
         "assignees": registration.assignees,
-        "expires_at": wire.iso_utc(request.expires_at),
+        "expires_at": wire.iso_utc(approval.expires_at),
     }
     if registration.assignee_groups:
         payload["assignee_groups"] = registration.assignee_groups
     if registration.required_approvals > 1:
         payload["required_approvals"] = registration.required_approvals
-    if request.escalates_at is not None:
+    if approval.escalates_at is not None:
         payload["escalate_to"] = registration.escalate_to_emails + registration.escalate_to_groups
-        payload["escalates_at"] = wire.iso_utc(request.escalates_at)
+        payload["escalates_at"] = wire.iso_utc(approval.escalates_at)
     return payload
 
 
-def decide(request_id, user, outcome: str, comment: str) -> Decision:
+def decide(approval_id, user, outcome: str, comment: str) -> Decision:
     """Record `user`'s decision and queue the callback; raise DecisionRefused if not allowed.
 
     The request row is locked while the rules are checked, so two people deciding at once, or one
@@ -159,16 +159,16 @@ def decide(request_id, user, outcome: str, comment: str) -> Decision:
     if outcome == Outcome.REJECTED and not comment:
         raise DecisionRefused("Say why you reject it: a comment is required.")
     with transaction.atomic():
-        request = ApprovalRequest.objects.select_for_update().filter(pk=request_id).first()
-        if request is None:
+        approval = ApprovalRequest.objects.select_for_update().filter(pk=approval_id).first()
+        if approval is None:
             raise DecisionRefused("There is no such request.")
-        capacity = permissions.decider_capacity(user, request)
+        capacity = permissions.decider_capacity(user, approval)
         if capacity.refusal:
             raise DecisionRefused(capacity.refusal)
         now = timezone.now()
         decided_by = permissions.user_email(user)
         decision = Decision.objects.create(
-            request=request,
+            request=approval,
             outcome=outcome,
             decided_by=decided_by,
             on_behalf_of=capacity.on_behalf_of,
@@ -176,23 +176,23 @@ def decide(request_id, user, outcome: str, comment: str) -> Decision:
             comment=comment,
             decided_at=now,
         )
-        approvals = request.approvals_given  # a fresh query (no prefetch here): counts this one
-        final = outcome == Outcome.REJECTED or approvals >= request.required_approvals
+        approvals = approval.approvals_given  # a fresh query (no prefetch here): counts this one
+        final = outcome == Outcome.REJECTED or approvals >= approval.required_approvals
         payload = {"comment": comment}
         if capacity.on_behalf_of:
             payload["on_behalf_of"] = capacity.on_behalf_of
-        if request.required_approvals > 1:
+        if approval.required_approvals > 1:
             payload["approvals"] = approvals
-            payload["required_approvals"] = request.required_approvals
+            payload["required_approvals"] = approval.required_approvals
         AuditEvent.objects.create(
-            request=request,
+            request=approval,
             kind=AuditEvent.Kind(outcome.value),
             actor=decided_by,
             at=now,
             payload=payload,
         )
         log_fields = {
-            "request_id": str(request.pk),
+            "request_id": str(approval.pk),
             "decision": outcome.value,
             "final": final,
             "on_behalf_of": capacity.on_behalf_of or None,
@@ -200,7 +200,7 @@ def decide(request_id, user, outcome: str, comment: str) -> Decision:
         transaction.on_commit(
             lambda: logger.info(
                 "Request %s %s by %s%s",
-                request.pk,
+                approval.pk,
                 outcome.value,
                 decided_by,
                 f" on behalf of {capacity.on_behalf_of}" if capacity.on_behalf_of else "",
@@ -209,55 +209,55 @@ def decide(request_id, user, outcome: str, comment: str) -> Decision:
         )
         if not final:
             return decision
-        request.status = Status(outcome.value)
-        request.closed_at = now
-        request.delivery_status = DeliveryStatus.DUE
-        request.delivery_next_attempt_at = now
-        request.save(
+        approval.status = Status(outcome.value)
+        approval.closed_at = now
+        approval.delivery_status = DeliveryStatus.DUE
+        approval.delivery_next_attempt_at = now
+        approval.save(
             update_fields=["status", "closed_at", "delivery_status", "delivery_next_attempt_at"]
         )
         # The first attempt runs once the decision is safely stored. It claims the callback like
         # any `deliver_callbacks` pass (one of them wins); if it fails, a later pass retries.
         transaction.on_commit(
-            lambda: delivery.send(request.pk, delivery.FIRST_ATTEMPT_READ_TIMEOUT_SECONDS),
+            lambda: delivery.send(approval.pk, delivery.FIRST_ATTEMPT_READ_TIMEOUT_SECONDS),
             robust=True,
         )
     return decision
 
 
-def cancel(request_id, caller: str) -> ApprovalRequest:
+def cancel(approval_id, caller: str) -> ApprovalRequest:
     """Close a pending request because its workflow stopped waiting; idempotent.
 
     Raises ApprovalRequest.DoesNotExist for an unknown id or another caller's request, and
     AlreadyDecided when a decision won.
     """
     with transaction.atomic():
-        request = permissions.requests_of_caller(caller).select_for_update().get(pk=request_id)
-        if request.status in (Status.CANCELLED, Status.EXPIRED):
-            return request  # closed already; the workflow stopped waiting either way
-        if request.status != Status.PENDING:
-            raise AlreadyDecided(request)
-        if request.is_expired:
+        approval = permissions.requests_of_caller(caller).select_for_update().get(pk=approval_id)
+        if approval.status in (Status.CANCELLED, Status.EXPIRED):
+            return approval  # closed already; the workflow stopped waiting either way
+        if approval.status != Status.PENDING:
+            raise AlreadyDecided(approval)
+        if approval.is_expired:
             # It already shows as expired everywhere; keep that rather than turn it cancelled.
-            _record_expiry(request, seen_by="cancel")
-            return request
+            _record_expiry(approval, seen_by="cancel")
+            return approval
         now = timezone.now()
-        request.status = Status.CANCELLED
-        request.closed_at = now
-        request.save(update_fields=["status", "closed_at"])
+        approval.status = Status.CANCELLED
+        approval.closed_at = now
+        approval.save(update_fields=["status", "closed_at"])
         AuditEvent.objects.create(
-            request=request, kind=AuditEvent.Kind.CANCELLED, actor=caller, at=now, payload={}
+            request=approval, kind=AuditEvent.Kind.CANCELLED, actor=caller, at=now, payload={}
         )
     logger.info(
         "Request %s cancelled by %s",
-        request.pk,
+        approval.pk,
         caller,
-        extra={"json_fields": {"request_id": str(request.pk)}},
+        extra={"json_fields": {"request_id": str(approval.pk)}},
     )
-    return request
+    return approval
 
 
-def expire(request_id, seen_by: str = "system") -> bool:
+def expire(approval_id, seen_by: str = "system") -> bool:
     """Record that a pending request ran out of time; return whether this call recorded it.
 
     Expiry already shows everywhere without this (`ApprovalRequest.effective_status`); recording
@@ -265,31 +265,31 @@ def expire(request_id, seen_by: str = "system") -> bool:
     swept after its deadline. Locked like `decide`, so a decision and an expiry never both win.
     """
     with transaction.atomic():
-        request = ApprovalRequest.objects.select_for_update().filter(pk=request_id).first()
-        if request is None or not request.is_expired:
+        approval = ApprovalRequest.objects.select_for_update().filter(pk=approval_id).first()
+        if approval is None or not approval.is_expired:
             return False
-        _record_expiry(request, seen_by)
+        _record_expiry(approval, seen_by)
     return True
 
 
-def _record_expiry(request: ApprovalRequest, seen_by: str) -> None:
+def _record_expiry(approval: ApprovalRequest, seen_by: str) -> None:
     """Store the expiry of a locked, pending request past its deadline, with its audit event."""
     now = timezone.now()
-    request.status = Status.EXPIRED
-    request.closed_at = now
-    request.save(update_fields=["status", "closed_at"])
+    approval.status = Status.EXPIRED
+    approval.closed_at = now
+    approval.save(update_fields=["status", "closed_at"])
     AuditEvent.objects.create(
-        request=request,
+        request=approval,
         kind=AuditEvent.Kind.EXPIRED,
         actor="system",
         at=now,
-        payload={"expires_at": wire.iso_utc(request.expires_at), "seen_by": seen_by},
+        payload={"expires_at": wire.iso_utc(approval.expires_at), "seen_by": seen_by},
     )
     transaction.on_commit(
         lambda: logger.info(
             "Request %s expired",
-            request.pk,
-            extra={"json_fields": {"request_id": str(request.pk), "seen_by": seen_by}},
+            approval.pk,
+            extra={"json_fields": {"request_id": str(approval.pk), "seen_by": seen_by}},
         )
     )
 
@@ -297,33 +297,33 @@ def _record_expiry(request: ApprovalRequest, seen_by: str) -> None:
 def expire_overdue(limit: int = 500) -> int:
     """Record the expiry of pending requests past their deadline; return how many."""
     overdue = ApprovalRequest.objects.filter(overdue_q()).values_list("pk", flat=True)[:limit]
-    return sum(expire(request_id, seen_by="sweep") for request_id in list(overdue))
+    return sum(expire(approval_id, seen_by="sweep") for approval_id in list(overdue))
 
 
-def retry_callback(request_id, actor: str) -> bool:
+def retry_callback(approval_id, actor: str) -> bool:
     """Queue a failed or gone callback for an attempt now; return False if it is not one.
 
     For an operator who fixed the cause (an IAM grant, say) or knows the workflow waits again.
     """
     with transaction.atomic():
-        request = ApprovalRequest.objects.select_for_update().filter(pk=request_id).first()
+        approval = ApprovalRequest.objects.select_for_update().filter(pk=approval_id).first()
         retryable = (DeliveryStatus.FAILED, DeliveryStatus.GONE)
-        if request is None or request.delivery_status not in retryable:
+        if approval is None or approval.delivery_status not in retryable:
             return False
         now = timezone.now()
-        previous = request.delivery_status
-        request.delivery_status = DeliveryStatus.DUE
-        request.delivery_next_attempt_at = now
-        request.delivery_client_errors = 0
-        request.save(
+        previous = approval.delivery_status
+        approval.delivery_status = DeliveryStatus.DUE
+        approval.delivery_next_attempt_at = now
+        approval.delivery_client_errors = 0
+        approval.save(
             update_fields=["delivery_status", "delivery_next_attempt_at", "delivery_client_errors"]
         )
         AuditEvent.objects.create(
-            request=request,
+            request=approval,
             kind=AuditEvent.Kind.CALLBACK_RETRY,
             actor=actor,
             at=now,
             payload={"previous_delivery_status": previous},
         )
-        transaction.on_commit(lambda: delivery.send(request.pk), robust=True)
+        transaction.on_commit(lambda: delivery.send(approval.pk), robust=True)
     return True

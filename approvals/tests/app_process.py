@@ -38,7 +38,7 @@ def decide(callback_urls) -> None:
     for url in callback_urls:
         body = {"callback_url": url, "title": "Trip", "requester_email": "ann@example.com"}
         registered = services.register(registration.parse(body), caller="app-process")
-        services.decide(registered.request.pk, manager, "approved", "")
+        services.decide(registered.approval.pk, manager, "approved", "")
     state(callback_urls)
 
 

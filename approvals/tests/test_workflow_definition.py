@@ -865,7 +865,7 @@ def test_the_result_has_the_final_decision_and_the_callbacks_decisions(
 
     def register(body):
         registered = services.register(registration.parse(body), caller=INVOKER)
-        return wire.state(registered.request)
+        return wire.state(registered.approval)
 
     def wait():
         request = ApprovalRequest.objects.get(callback_url=CALLBACK_URL)

@@ -6,12 +6,12 @@ from approvals.web import views
 
 urlpatterns = [
     path("", views.inbox, name="inbox"),
-    path("approvals/<uuid:request_id>/", views.detail, name="detail"),
-    path("approvals/<uuid:request_id>/details.json", views.details_json, name="details-json"),
-    path("approvals/<uuid:request_id>/decide", views.decide, name="decide"),
+    path("approvals/<uuid:approval_id>/", views.detail, name="detail"),
+    path("approvals/<uuid:approval_id>/details.json", views.details_json, name="details-json"),
+    path("approvals/<uuid:approval_id>/decide", views.decide, name="decide"),
     path("approvals/bulk-decide", views.bulk_decide, name="bulk-decide"),
     path(
-        "approvals/<uuid:request_id>/email-decision",
+        "approvals/<uuid:approval_id>/email-decision",
         views.email_decision,
         name="email-decision",
     ),

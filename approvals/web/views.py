@@ -71,10 +71,10 @@ def inbox(request):
     )
 
 
-def _visible_request(user, request_id) -> ApprovalRequest:
+def _visible_approval(user, approval_id) -> ApprovalRequest:
     # The details are read apart, as `details.readable` reads them: whatever their depth.
     found = (
-        ApprovalRequest.objects.filter(pk=request_id)
+        ApprovalRequest.objects.filter(pk=approval_id)
         .defer("details")
         .prefetch_related("assignees", "decisions")
         .first()
@@ -116,26 +116,26 @@ def _timeline(approval) -> list:
 
 
 @login_required
-def detail(request, request_id):
-    return _render_detail(request, _visible_request(request.user, request_id))
+def detail(request, approval_id):
+    return _render_detail(request, _visible_approval(request.user, approval_id))
 
 
 @login_required
 @require_GET
-def details_json(request, request_id):
+def details_json(request, approval_id):
     """A request's whole details as JSON, for what its page leaves out; seen by whoever may see
     the page (the API's callers have them already: they sent them)."""
-    _visible_request(request.user, request_id)
-    response = HttpResponse(details.as_text(request_id), content_type="application/json")
+    _visible_approval(request.user, approval_id)
+    response = HttpResponse(details.as_text(approval_id), content_type="application/json")
     response["Cache-Control"] = "private, no-store"
     return response
 
 
 @login_required
 @require_POST
-def decide(request, request_id):
+def decide(request, approval_id):
     """Approve or reject: first a confirmation naming the request and amount, then the decision."""
-    approval = _visible_request(request.user, request_id)
+    approval = _visible_approval(request.user, approval_id)
     form = DecisionForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Your decision was not recorded: see below.")
@@ -144,7 +144,7 @@ def decide(request, request_id):
     if not form.cleaned_data["confirmed"]:
         capacity = permissions.decider_capacity(request.user, approval)
         if capacity.refusal:
-            return _refused(request, request_id, comment)
+            return _refused(request, approval_id, comment)
         return render(
             request,
             "approvals/confirm.html",
@@ -159,7 +159,7 @@ def decide(request, request_id):
     try:
         decision = services.decide(approval.pk, request.user, outcome, comment)
     except services.DecisionRefused:
-        return _refused(request, request_id, comment)
+        return _refused(request, approval_id, comment)
     return _decided(request, approval, decision)
 
 
@@ -193,13 +193,13 @@ def _decided(request, approval, decision):
     return _next_waiting(request)
 
 
-def _refused(request, request_id, comment: str):
+def _refused(request, approval_id, comment: str):
     """The request page again, 409: its notice says why (asked anew); keep what was typed."""
     message = "Your decision was not recorded."
     if comment.strip():
         message += f" Your comment was: “{comment.strip()}”"
     messages.error(request, message)
-    return _render_detail(request, _visible_request(request.user, request_id), status=409)
+    return _render_detail(request, _visible_approval(request.user, approval_id), status=409)
 
 
 def _next_waiting(request):
@@ -207,7 +207,7 @@ def _next_waiting(request):
     following = permissions.requests_awaiting(request.user).order_by("created_at", "pk").first()
     if following is None:
         return redirect("approvals:inbox")
-    return redirect("approvals:detail", request_id=following.pk)
+    return redirect("approvals:detail", approval_id=following.pk)
 
 
 @login_required
@@ -273,7 +273,7 @@ def _totals(approvals) -> list[tuple[str, object]]:
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
-def email_decision(request, request_id):
+def email_decision(request, approval_id):
     """The page an e-mail's Approve or Reject link opens: confirm (GET never decides), then POST.
 
     The link must be the signed-in person's own (`links.open_link`); anyone signed out is
@@ -281,7 +281,7 @@ def email_decision(request, request_id):
     """
     token = request.GET.get("token", "")
     try:
-        link = links.open_link(token, request_id, request.user)
+        link = links.open_link(token, approval_id, request.user)
     except links.LinkRefused as refused:
         if refused.request is not None and refused.request.is_expired:
             services.expire(refused.request.pk, seen_by="email link")
