@@ -144,6 +144,17 @@ def _registered_payload(approval: ApprovalRequest, registration: Registration) -
     return payload
 
 
+def comment_problem(outcome: str | None, comment: str, *, several: bool = False) -> str | None:
+    """What is wrong with deciding `outcome` with `comment`, or None: a rejection needs a comment
+    (the workflow and the requester are told why). `several` words it for a bulk rejection.
+
+    The one home of the rule: the forms show it at the field, `decide` refuses without it.
+    """
+    if outcome == Outcome.REJECTED and not comment.strip():
+        return f"Say why you reject {'them' if several else 'it'}: a comment is required."
+    return None
+
+
 def decide(approval_id, user, outcome: str, comment: str) -> Decision:
     """Record `user`'s decision and queue the callback; raise DecisionRefused if not allowed.
 
@@ -156,8 +167,9 @@ def decide(approval_id, user, outcome: str, comment: str) -> Decision:
     """
     outcome = Outcome(outcome)
     comment = comment.strip()
-    if outcome == Outcome.REJECTED and not comment:
-        raise DecisionRefused("Say why you reject it: a comment is required.")
+    problem = comment_problem(outcome, comment)
+    if problem:
+        raise DecisionRefused(problem)
     with transaction.atomic():
         approval = ApprovalRequest.objects.select_for_update().filter(pk=approval_id).first()
         if approval is None:

@@ -4,7 +4,7 @@ import uuid
 
 from django import forms
 
-from approvals import permissions, text
+from approvals import permissions, services, text
 from approvals.models import (
     AMOUNT_DECIMAL_PLACES,
     AMOUNT_MAX_DIGITS,
@@ -46,8 +46,10 @@ class DecisionForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("outcome") == Outcome.REJECTED and not cleaned.get("comment", "").strip():
-            self.add_error("comment", "Say why you reject it: a comment is required.")
+        comment = cleaned.get("comment", "")
+        problem = services.comment_problem(cleaned.get("outcome"), comment)
+        if problem:
+            self.add_error("comment", problem)
         return cleaned
 
 
@@ -124,8 +126,10 @@ class BulkDecisionForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("outcome") == Outcome.REJECTED and not cleaned.get("comment", "").strip():
-            self.add_error("comment", "Say why you reject them: a comment is required.")
+        comment = cleaned.get("comment", "")
+        problem = services.comment_problem(cleaned.get("outcome"), comment, several=True)
+        if problem:
+            self.add_error("comment", problem)
         return cleaned
 
 
