@@ -108,12 +108,11 @@ NO_SUCH_REQUEST = "There is no approval request with this id."
 
 @api_view("GET")
 def approval(request, caller, approval_id):
-    found = _find(approval_id, caller)
-    if found is None:
+    approval = _find(approval_id, caller)
+    if approval is None:
         return error(404, NO_SUCH_REQUEST)
-    if found.is_expired and services.expire(found.pk, seen_by="api"):
-        found = _find(approval_id, caller)
-    return JsonResponse(wire.state(found))
+    services.expire_when_seen(approval, seen_by="api")
+    return JsonResponse(wire.state(approval))
 
 
 @api_view("POST")

@@ -13,6 +13,7 @@ from approvals.services.approvals import (
     decide,
     expire,
     expire_overdue,
+    expire_when_seen,
     register,
     retry_callback,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "end_delegation",
     "expire",
     "expire_overdue",
+    "expire_when_seen",
     "register",
     "retry_callback",
     "was_withdrawn",

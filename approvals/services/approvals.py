@@ -284,6 +284,19 @@ def expire(approval_id, seen_by: str = "system") -> bool:
     return True
 
 
+def expire_when_seen(approval: ApprovalRequest, seen_by: str) -> bool:
+    """Record the expiry of `approval`, just read to be shown, if its time ran out; return
+    whether this call recorded it. The instance is read again then, to show what is stored.
+
+    The one home of "expired requests are recorded when first seen": the request's page, the
+    e-mail link's page and the API call it, `seen_by` saying which (the audit event keeps it).
+    """
+    if not approval.is_expired or not expire(approval.pk, seen_by=seen_by):
+        return False
+    approval.refresh_from_db()
+    return True
+
+
 def _record_expiry(approval: ApprovalRequest, seen_by: str) -> None:
     """Store the expiry of a locked, pending request past its deadline, with its audit event."""
     now = timezone.now()

@@ -73,17 +73,16 @@ def inbox(request):
 
 def _visible_approval(user, approval_id) -> ApprovalRequest:
     # The details are read apart, as `details.readable` reads them: whatever their depth.
-    found = (
+    approval = (
         ApprovalRequest.objects.filter(pk=approval_id)
         .defer("details")
         .prefetch_related("assignees", "decisions")
         .first()
     )
-    if found is None or not permissions.can_see(user, found):
+    if approval is None or not permissions.can_see(user, approval):
         raise Http404("There is no such request, or it is not yours to see.")
-    if found.is_expired and services.expire(found.pk, seen_by="page"):
-        found.refresh_from_db()
-    return found
+    services.expire_when_seen(approval, seen_by="page")
+    return approval
 
 
 def _render_detail(request, approval, form=None, status=200):
@@ -283,8 +282,8 @@ def email_decision(request, approval_id):
     try:
         link = links.open_link(token, approval_id, request.user)
     except links.LinkRefused as refused:
-        if refused.request is not None and refused.request.is_expired:
-            services.expire(refused.request.pk, seen_by="email link")
+        if refused.request is not None:
+            services.expire_when_seen(refused.request, seen_by="email link")
         context = {"refusal": refused.message, "approval": refused.request}
         return render(request, "approvals/email_decision.html", context, status=refused.status)
     approval, outcome = link.request, link.outcome
