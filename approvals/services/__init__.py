@@ -6,6 +6,7 @@ Callers use the names below (`services.decide(...)`); each lives in one module o
 from approvals.services.approvals import (
     AlreadyDecided,
     CallbackUrlTaken,
+    Decided,
     DecisionRefused,
     Registered,
     cancel,
@@ -29,6 +30,7 @@ __all__ = [
     "DELEGATION_MAX_REACH",
     "AlreadyDecided",
     "CallbackUrlTaken",
+    "Decided",
     "DecisionRefused",
     "DelegationRefused",
     "Registered",

@@ -27,7 +27,35 @@ logger = logging.getLogger(__name__)
 
 
 class DecisionRefused(Exception):
-    """The decision was not taken; the message says why, for the person who tried."""
+    """The decision was not taken; the message says why, for the person who tried.
+
+    `approval` is the request as the refusal found it, locked (None when there is no such request,
+    or when the input was refused before it was read), and `visible` whether that person may
+    still see it: what a page needs to show it again without asking anew.
+    """
+
+    def __init__(
+        self, message: str, approval: ApprovalRequest | None = None, visible: bool = False
+    ):
+        super().__init__(message)
+        self.message = message
+        self.approval = approval
+        self.visible = visible
+
+
+@dataclass(frozen=True)
+class Decided:
+    """A decision taken, and its approval as it stands after the commit: closed, with what the
+    callback's first attempt came back with, when the decision was final; else still pending,
+    waiting for `approvals_missing` more approvals from other people."""
+
+    decision: Decision
+    approval: ApprovalRequest
+    approvals_missing: int
+
+
+# What a person is told of the callback's first attempt (`ApprovalRequest.delivery_problem`).
+DELIVERY_SHOWN = ["delivery_status", "delivery_last_status_code", "delivery_last_error"]
 
 
 class CallbackUrlTaken(Exception):
@@ -155,7 +183,7 @@ def comment_problem(outcome: str | None, comment: str, *, several: bool = False)
     return None
 
 
-def decide(approval_id, user, outcome: str, comment: str) -> Decision:
+def decide(approval_id, user, outcome: str, comment: str) -> Decided:
     """Record `user`'s decision and queue the callback; raise DecisionRefused if not allowed.
 
     The request row is locked while the rules are checked, so two people deciding at once, or one
@@ -163,7 +191,8 @@ def decide(approval_id, user, outcome: str, comment: str) -> Decision:
 
     A rejection closes the request. An approval closes it once it is the request's
     `required_approvals`-th; before that the request stays pending and nothing is sent. The
-    callback goes out once, when the outcome is final, and carries every decision.
+    callback goes out once, when the outcome is final, and carries every decision; its first
+    attempt runs at the commit, so the approval returned says what the workflow heard.
     """
     outcome = Outcome(outcome)
     comment = comment.strip()
@@ -172,69 +201,89 @@ def decide(approval_id, user, outcome: str, comment: str) -> Decision:
         raise DecisionRefused(problem)
     with transaction.atomic():
         approval = ApprovalRequest.objects.select_for_update().filter(pk=approval_id).first()
-        if approval is None:
-            raise DecisionRefused("There is no such request.")
-        capacity = permissions.decider_capacity(user, approval)
-        if capacity.refusal:
-            raise DecisionRefused(capacity.refusal)
-        now = timezone.now()
-        decided_by = permissions.user_email(user)
+        capacity = _capacity(user, approval)
         decision = Decision.objects.create(
             request=approval,
             outcome=outcome,
-            decided_by=decided_by,
+            decided_by=permissions.user_email(user),
             on_behalf_of=capacity.on_behalf_of,
             user=user,
             comment=comment,
-            decided_at=now,
+            decided_at=timezone.now(),
         )
-        approvals = approval.approvals_given  # a fresh query (no prefetch here): counts this one
-        final = outcome == Outcome.REJECTED or approvals >= approval.required_approvals
-        payload = {"comment": comment}
-        if capacity.on_behalf_of:
-            payload["on_behalf_of"] = capacity.on_behalf_of
-        if approval.required_approvals > 1:
-            payload["approvals"] = approvals
-            payload["required_approvals"] = approval.required_approvals
-        AuditEvent.objects.create(
-            request=approval,
-            kind=AuditEvent.Kind(outcome.value),
-            actor=decided_by,
-            at=now,
-            payload=payload,
+        given = approval.approvals_given  # a fresh query (no prefetch here): counts this one
+        final = outcome == Outcome.REJECTED or given >= approval.required_approvals
+        _audit_decision(approval, decision, given, final)
+        if final:
+            _close(approval, decision)
+    if not final:
+        return Decided(decision, approval, approvals_missing=approval.required_approvals - given)
+    # The first attempt ran at the commit (unless a caller's own transaction still holds it).
+    approval.refresh_from_db(fields=DELIVERY_SHOWN)
+    return Decided(decision, approval, approvals_missing=0)
+
+
+def _capacity(user, approval: ApprovalRequest | None) -> permissions.Capacity:
+    """How `user` may decide the locked `approval`; DecisionRefused when they may not."""
+    if approval is None:
+        raise DecisionRefused("There is no such request.")
+    capacity = permissions.decider_capacity(user, approval)
+    if capacity.refusal:
+        visible = permissions.can_see(user, approval)
+        raise DecisionRefused(capacity.refusal, approval, visible=visible)
+    return capacity
+
+
+def _audit_decision(approval: ApprovalRequest, decision: Decision, given: int, final: bool):
+    """Write the decision's audit event, and its log line once it is committed."""
+    payload = {"comment": decision.comment}
+    if decision.on_behalf_of:
+        payload["on_behalf_of"] = decision.on_behalf_of
+    if approval.required_approvals > 1:
+        payload["approvals"] = given
+        payload["required_approvals"] = approval.required_approvals
+    AuditEvent.objects.create(
+        request=approval,
+        kind=AuditEvent.Kind(decision.outcome.value),
+        actor=decision.decided_by,
+        at=decision.decided_at,
+        payload=payload,
+    )
+    log_fields = {
+        "request_id": str(approval.pk),
+        "decision": decision.outcome.value,
+        "final": final,
+        "on_behalf_of": decision.on_behalf_of or None,
+    }
+    behalf = f" on behalf of {decision.on_behalf_of}" if decision.on_behalf_of else ""
+    transaction.on_commit(
+        lambda: logger.info(
+            "Request %s %s by %s%s",
+            approval.pk,
+            decision.outcome.value,
+            decision.decided_by,
+            behalf,
+            extra={"json_fields": log_fields},
         )
-        log_fields = {
-            "request_id": str(approval.pk),
-            "decision": outcome.value,
-            "final": final,
-            "on_behalf_of": capacity.on_behalf_of or None,
-        }
-        transaction.on_commit(
-            lambda: logger.info(
-                "Request %s %s by %s%s",
-                approval.pk,
-                outcome.value,
-                decided_by,
-                f" on behalf of {capacity.on_behalf_of}" if capacity.on_behalf_of else "",
-                extra={"json_fields": log_fields},
-            )
-        )
-        if not final:
-            return decision
-        approval.status = Status(outcome.value)
-        approval.closed_at = now
-        approval.delivery_status = DeliveryStatus.DUE
-        approval.delivery_next_attempt_at = now
-        approval.save(
-            update_fields=["status", "closed_at", "delivery_status", "delivery_next_attempt_at"]
-        )
-        # The first attempt runs once the decision is safely stored. It claims the callback like
-        # any `deliver_callbacks` pass (one of them wins); if it fails, a later pass retries.
-        transaction.on_commit(
-            lambda: delivery.send(approval.pk, delivery.FIRST_ATTEMPT_READ_TIMEOUT_SECONDS),
-            robust=True,
-        )
-    return decision
+    )
+
+
+def _close(approval: ApprovalRequest, decision: Decision) -> None:
+    """Close the locked `approval` with its final `decision` and make its callback due."""
+    now = decision.decided_at
+    approval.status = Status(decision.outcome.value)
+    approval.closed_at = now
+    approval.delivery_status = DeliveryStatus.DUE
+    approval.delivery_next_attempt_at = now
+    approval.save(
+        update_fields=["status", "closed_at", "delivery_status", "delivery_next_attempt_at"]
+    )
+    # The first attempt runs once the decision is safely stored. It claims the callback like
+    # any `deliver_callbacks` pass (one of them wins); if it fails, a later pass retries.
+    transaction.on_commit(
+        lambda: delivery.send(approval.pk, delivery.FIRST_ATTEMPT_READ_TIMEOUT_SECONDS),
+        robust=True,
+    )
 
 
 def cancel(approval_id, caller: str) -> ApprovalRequest:

@@ -63,7 +63,8 @@ def test_two_approvers_at_once_give_one_decision_and_one_callback(register, make
         outcomes = sorted(kind for kind, _ in results)
         assert outcomes == ["error", "ok"], results
         [(_, refused)] = [r for r in results if r[0] == "error"]
-        [(_, decision)] = [r for r in results if r[0] == "ok"]
+        [(_, decided)] = [r for r in results if r[0] == "ok"]
+        decision = decided.decision
         assert isinstance(refused, services.DecisionRefused)
         assert f"already {decision.outcome} by {decision.decided_by}" in str(refused)
         assert Decision.objects.filter(request_id=created["id"]).count() == 1

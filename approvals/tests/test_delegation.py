@@ -205,7 +205,7 @@ def test_delegations_do_not_chain(client, register, alice_a, bob_b, make_user):
         services.decide(for_alice["id"], fresh(carol_c), "approved", "")
     assert not Decision.objects.filter(request_id=for_alice["id"]).exists()
 
-    decision = services.decide(for_bob["id"], fresh(carol_c), "approved", "")
+    decision = services.decide(for_bob["id"], fresh(carol_c), "approved", "").decision
     assert (decision.decided_by, decision.on_behalf_of) == ("c@example.com", "b@example.com")
 
 

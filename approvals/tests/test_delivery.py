@@ -29,7 +29,7 @@ def test_the_callback_carries_the_decision_and_a_google_access_token(
 ):
     created = register()
 
-    decision = services.decide(created["id"], manager, "approved", "Looks right")
+    decision = services.decide(created["id"], manager, "approved", "Looks right").decision
 
     [callback] = receiver.received
     assert callback.path == path_of(created)

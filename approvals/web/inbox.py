@@ -43,6 +43,13 @@ def tab_queryset(user, tab: str) -> QuerySet[ApprovalRequest]:
     return visible.filter(Q(status__in=CLOSED) | overdue_q())
 
 
+def next_waiting(user):
+    """The id of the request waiting longest for `user` (the first of "Waiting for me"), or None:
+    where the page goes after a decision."""
+    waiting = tab_queryset(user, "waiting").prefetch_related(None)
+    return waiting.order_by(*SORTS["oldest"][1]).values_list("pk", flat=True).first()
+
+
 @dataclass(frozen=True)
 class Filters:
     query: str = ""

@@ -71,6 +71,9 @@ def inbox(request):
     )
 
 
+NOT_VISIBLE = "There is no such request, or it is not yours to see."
+
+
 def _visible_approval(user, approval_id) -> ApprovalRequest:
     # The details are read apart, as `details.readable` reads them: whatever their depth.
     approval = (
@@ -80,13 +83,15 @@ def _visible_approval(user, approval_id) -> ApprovalRequest:
         .first()
     )
     if approval is None or not permissions.can_see(user, approval):
-        raise Http404("There is no such request, or it is not yours to see.")
+        raise Http404(NOT_VISIBLE)
     services.expire_when_seen(approval, seen_by="page")
     return approval
 
 
-def _render_detail(request, approval, form=None, status=200):
-    capacity = permissions.decider_capacity(request.user, approval)
+def _render_detail(request, approval, *, form=None, status=200, capacity=None):
+    """The request's page; `capacity` is what its viewer may do, when the caller knows it."""
+    if capacity is None:
+        capacity = permissions.decider_capacity(request.user, approval)
     return render(
         request,
         "approvals/detail.html",
@@ -138,75 +143,77 @@ def decide(request, approval_id):
     form = DecisionForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Your decision was not recorded: see below.")
-        return _render_detail(request, approval, form, status=400)
+        return _render_detail(request, approval, form=form, status=400)
     outcome, comment = form.cleaned_data["outcome"], form.cleaned_data["comment"]
     if not form.cleaned_data["confirmed"]:
-        capacity = permissions.decider_capacity(request.user, approval)
-        if capacity.refusal:
-            return _refused(request, approval_id, comment)
-        return render(
-            request,
-            "approvals/confirm.html",
-            {
-                "approvals": [approval],
-                "outcome": outcome,
-                "comment": comment,
-                "single": True,
-                "on_behalf_of": capacity.on_behalf_of,
-            },
-        )
+        return _confirm(request, approval, outcome, comment)
     try:
-        decision = services.decide(approval.pk, request.user, outcome, comment)
-    except services.DecisionRefused:
-        return _refused(request, approval_id, comment)
-    return _decided(request, approval, decision)
+        decided = services.decide(approval.pk, request.user, outcome, comment)
+    except services.DecisionRefused as refused:
+        return _refused(request, refused, comment)
+    return _decided(request, decided)
 
 
-def _decided(request, approval, decision):
-    """Say what was decided and what the workflow heard, then open the next waiting request."""
-    # "decisions" drops the page's prefetched decisions, taken before this one.
-    approval.refresh_from_db(
-        fields=[
-            "status",
-            "delivery_status",
-            "delivery_last_status_code",
-            "delivery_last_error",
-            "decisions",
-        ]
+def _confirm(request, approval, outcome: str, comment: str):
+    """The confirmation naming the request and amount, or the page again (409) when its viewer
+    may not decide it."""
+    capacity = permissions.decider_capacity(request.user, approval)
+    if capacity.refusal:
+        _not_recorded(request, comment)
+        return _render_detail(request, approval, status=409, capacity=capacity)
+    return render(
+        request,
+        "approvals/confirm.html",
+        {
+            "approvals": [approval],
+            "outcome": outcome,
+            "comment": comment,
+            "single": True,
+            "on_behalf_of": capacity.on_behalf_of,
+        },
     )
-    behalf = f" on behalf of {decision.on_behalf_of}" if decision.on_behalf_of else ""
-    messages.success(request, f"You {decision.outcome} “{approval.title}”{behalf}.")
-    if approval.status == Status.PENDING:
-        # One approval of several: nothing is sent until the outcome is final.
-        missing = approval.approvals_missing
-        messages.info(
-            request,
-            f"It waits for {missing} more approval(s) from other people; the workflow is told "
-            "once the outcome is final.",
-        )
-        return _next_waiting(request)
-    level, news = DELIVERY_NEWS.get(
-        approval.delivery_status, DELIVERY_NEWS[DeliveryStatus.RETRYING]
-    )
-    messages.add_message(request, level, news.format(problem=approval.delivery_problem))
-    return _next_waiting(request)
 
 
-def _refused(request, approval_id, comment: str):
-    """The request page again, 409: its notice says why (asked anew); keep what was typed."""
+def _refused(request, refused: services.DecisionRefused, comment: str):
+    """The request page again, 409, with the refusal as the service found it under the lock."""
+    _not_recorded(request, comment)
+    if not refused.visible:
+        raise Http404(NOT_VISIBLE)
+    # Its time may have run out since the page read it: seen now, so recorded now.
+    services.expire_when_seen(refused.approval, seen_by="page")
+    capacity = permissions.Capacity(refused.message)
+    return _render_detail(request, refused.approval, status=409, capacity=capacity)
+
+
+def _not_recorded(request, comment: str) -> None:
+    """Tell that the decision was refused (the page's notice says why); keep what was typed."""
     message = "Your decision was not recorded."
     if comment.strip():
         message += f" Your comment was: “{comment.strip()}”"
     messages.error(request, message)
-    return _render_detail(request, _visible_approval(request.user, approval_id), status=409)
 
 
-def _next_waiting(request):
-    """After a decision, the next request waiting for this person, oldest first."""
-    following = permissions.requests_awaiting(request.user).order_by("created_at", "pk").first()
+def _decided(request, decided: services.Decided):
+    """Say what was decided and what the workflow heard, then open the next waiting request."""
+    decision, approval = decided.decision, decided.approval
+    behalf = f" on behalf of {decision.on_behalf_of}" if decision.on_behalf_of else ""
+    messages.success(request, f"You {decision.outcome} “{approval.title}”{behalf}.")
+    if approval.status == Status.PENDING:
+        # One approval of several: nothing is sent until the outcome is final.
+        messages.info(
+            request,
+            f"It waits for {decided.approvals_missing} more approval(s) from other people; the "
+            "workflow is told once the outcome is final.",
+        )
+    else:
+        level, news = DELIVERY_NEWS.get(
+            approval.delivery_status, DELIVERY_NEWS[DeliveryStatus.RETRYING]
+        )
+        messages.add_message(request, level, news.format(problem=approval.delivery_problem))
+    following = inbox_queries.next_waiting(request.user)
     if following is None:
         return redirect("approvals:inbox")
-    return redirect("approvals:detail", approval_id=following.pk)
+    return redirect("approvals:detail", approval_id=following)
 
 
 @login_required
@@ -293,15 +300,15 @@ def email_decision(request, approval_id):
         form = DecisionForm({"outcome": outcome, "comment": request.POST.get("comment", "")})
         if form.is_valid():
             try:
-                decision = services.decide(
+                decided = services.decide(
                     approval.pk, request.user, outcome, form.cleaned_data["comment"]
                 )
             except services.DecisionRefused as refused:
                 # Someone was faster, or the request closed meanwhile: say so, decide nothing.
-                approval.refresh_from_db()
-                context = {"refusal": str(refused), "approval": approval}
+                shown = refused.approval if refused.visible else None
+                context = {"refusal": refused.message, "approval": shown}
                 return render(request, "approvals/email_decision.html", context, status=409)
-            return _decided(request, approval, decision)
+            return _decided(request, decided)
         status = 400
     context = {"approval": approval, "outcome": outcome, "form": form}
     return render(request, "approvals/email_decision.html", context, status=status)
