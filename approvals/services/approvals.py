@@ -85,38 +85,9 @@ def register(registration: Registration, caller: str) -> Registered:
     repeat found from its unique violation: repeats are rare, and a query before every insert
     would cost every registration a round trip (docs/benchmarks.md).
     """
-    now = timezone.now()
-    expires_at = now + registration.timeout
-    escalates = registration.escalate_after is not None
     try:
         with transaction.atomic():
-            approval = ApprovalRequest.objects.create(
-                callback_url=registration.callback_url,
-                title=registration.title,
-                requester_email=registration.requester_email,
-                requester_key=emails.person(registration.requester_email),
-                amount=registration.amount,
-                currency=registration.currency,
-                description=registration.description,
-                details=registration.details,
-                external_id=registration.external_id,
-                registered_by=caller,
-                required_approvals=registration.required_approvals,
-                created_at=now,
-                expires_at=expires_at,
-                escalates_at=now + registration.escalate_after if escalates else None,
-                # The first notice to the deciders is due at once; `send_notifications`
-                # sends it, outside the workflow's HTTP call (README: "E-mail").
-                next_reminder_at=now,
-            )
-            Assignee.objects.bulk_create(_assignees(approval, registration))
-            AuditEvent.objects.create(
-                request=approval,
-                kind=AuditEvent.Kind.REGISTERED,
-                actor=caller,
-                at=now,
-                payload=_registered_payload(approval, registration),
-            )
+            approval = _store_registration(registration, caller)
     except IntegrityError:
         # The same registration was stored before (or by another copy committing first).
         url = registration.callback_url
@@ -132,6 +103,40 @@ def register(registration: Registration, caller: str) -> Registered:
         extra={"json_fields": {"request_id": str(approval.pk), "caller": caller}},
     )
     return Registered(approval, created=True)
+
+
+def _store_registration(registration: Registration, caller: str) -> ApprovalRequest:
+    """Insert the approval, who decides it and its audit event (IntegrityError for a repeat)."""
+    now = timezone.now()
+    escalates = registration.escalate_after is not None
+    approval = ApprovalRequest.objects.create(
+        callback_url=registration.callback_url,
+        title=registration.title,
+        requester_email=registration.requester_email,
+        requester_key=emails.person(registration.requester_email),
+        amount=registration.amount,
+        currency=registration.currency,
+        description=registration.description,
+        details=registration.details,
+        external_id=registration.external_id,
+        registered_by=caller,
+        required_approvals=registration.required_approvals,
+        created_at=now,
+        expires_at=now + registration.timeout,
+        escalates_at=now + registration.escalate_after if escalates else None,
+        # The first notice to the deciders is due at once; `send_notifications` sends it,
+        # outside the workflow's HTTP call (README: "E-mail").
+        next_reminder_at=now,
+    )
+    Assignee.objects.bulk_create(_assignees(approval, registration))
+    AuditEvent.objects.create(
+        request=approval,
+        kind=AuditEvent.Kind.REGISTERED,
+        actor=caller,
+        at=now,
+        payload=_registered_payload(approval, registration),
+    )
+    return approval
 
 
 def _assignees(approval: ApprovalRequest, registration: Registration) -> list[Assignee]:

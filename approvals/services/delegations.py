@@ -42,26 +42,10 @@ def delegate(
     decide has nothing to hand on. A start in the past becomes now, so the record never claims
     that someone could act for another before they were named.
     """
-    if not permissions.may_approve_at_all(delegator):
-        raise DelegationRefused(
-            "You may not decide approval requests, so you have nothing to delegate."
-        )
-    if stand_in.pk == delegator.pk:
-        raise DelegationRefused("You cannot name yourself as your delegate.", field="delegate")
-    if not permissions.may_approve_at_all(stand_in):
-        raise DelegationRefused(
-            f"{permissions.user_email(stand_in) or stand_in.get_username()} may not decide "
-            "approval requests, so they cannot stand in for you.",
-            field="delegate",
-        )
+    _check_people(delegator, stand_in)
     now = timezone.now()
     starts_at = max(starts_at or now, now)
-    if ends_at <= now:
-        raise DelegationRefused("The end must be in the future.", field="ends_at")
-    if ends_at <= starts_at:
-        raise DelegationRefused("The end must come after the start.", field="ends_at")
-    if ends_at > now + DELEGATION_MAX_REACH:
-        raise DelegationRefused("A delegation must end within a year from now.", field="ends_at")
+    _check_period(starts_at, ends_at, now)
     delegation = Delegation.objects.create(
         delegator=delegator,
         delegate=stand_in,
@@ -81,6 +65,32 @@ def delegate(
     # A person cannot stand in for someone without knowing it; told once the row is stored.
     transaction.on_commit(lambda: notices.tell_delegate(delegation), robust=True)
     return delegation
+
+
+def _check_people(delegator, stand_in) -> None:
+    """DelegationRefused unless both may decide requests and they are two people."""
+    if not permissions.may_approve_at_all(delegator):
+        raise DelegationRefused(
+            "You may not decide approval requests, so you have nothing to delegate."
+        )
+    if stand_in.pk == delegator.pk:
+        raise DelegationRefused("You cannot name yourself as your delegate.", field="delegate")
+    if not permissions.may_approve_at_all(stand_in):
+        raise DelegationRefused(
+            f"{permissions.user_email(stand_in) or stand_in.get_username()} may not decide "
+            "approval requests, so they cannot stand in for you.",
+            field="delegate",
+        )
+
+
+def _check_period(starts_at: datetime.datetime, ends_at: datetime.datetime, now) -> None:
+    """DelegationRefused unless the period ends in the future, after it starts, within reach."""
+    if ends_at <= now:
+        raise DelegationRefused("The end must be in the future.", field="ends_at")
+    if ends_at <= starts_at:
+        raise DelegationRefused("The end must come after the start.", field="ends_at")
+    if ends_at > now + DELEGATION_MAX_REACH:
+        raise DelegationRefused("A delegation must end within a year from now.", field="ends_at")
 
 
 def end_delegation(delegation_id, delegator) -> Delegation | None:

@@ -6,7 +6,7 @@ Thin: who may do what is `permissions`, what a decision changes is `services`.
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
+from django.db.models import Q, prefetch_related_objects
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -226,29 +226,41 @@ def bulk_decide(request):
             for error in errors:
                 messages.error(request, f"Nothing was decided: {error}")
         return redirect("approvals:inbox")
+    selected = form.cleaned_data["selected"]
+    chosen = permissions.requests_visible(request.user).filter(pk__in=selected)
+    chosen = list(chosen.order_by("created_at", "pk"))
     outcome, comment = form.cleaned_data["outcome"], form.cleaned_data["comment"]
-    chosen = list(
-        permissions.requests_visible(request.user)
-        .filter(pk__in=form.cleaned_data["selected"])
-        .prefetch_related("assignees", "decisions")
-        .order_by("created_at", "pk")
-    )
     if not form.cleaned_data["confirmed"]:
-        for approval in chosen:
-            approval.refusal = permissions.decision_refusal(request.user, approval)
-        decidable = [a for a in chosen if not a.refusal]
-        return render(
-            request,
-            "approvals/confirm.html",
-            {
-                "approvals": chosen,
-                "decidable": decidable,
-                "totals": _totals(decidable),
-                "outcome": outcome,
-                "comment": comment,
-                "single": False,
-            },
-        )
+        return _bulk_confirm(request, chosen, outcome, comment)
+    _decide_each(request, chosen, outcome, comment)
+    missing = len(selected) - len(chosen)
+    if missing:
+        messages.warning(request, f"{missing} selected request(s) are not yours to see.")
+    return redirect("approvals:inbox")
+
+
+def _bulk_confirm(request, chosen: list, outcome: str, comment: str):
+    """The confirmation listing the chosen requests, each that will be skipped saying why."""
+    prefetch_related_objects(chosen, "assignees", "decisions")
+    for approval in chosen:
+        approval.refusal = permissions.decision_refusal(request.user, approval)
+    decidable = [a for a in chosen if not a.refusal]
+    return render(
+        request,
+        "approvals/confirm.html",
+        {
+            "approvals": chosen,
+            "decidable": decidable,
+            "totals": _totals(decidable),
+            "outcome": outcome,
+            "comment": comment,
+            "single": False,
+        },
+    )
+
+
+def _decide_each(request, chosen: list, outcome: str, comment: str) -> None:
+    """Decide each chosen request on its own; say which were decided and which refused, why."""
     decided, refused = [], []
     for approval in chosen:
         try:
@@ -256,15 +268,11 @@ def bulk_decide(request):
             decided.append(approval)
         except services.DecisionRefused as refusal:
             refused.append(f"“{approval.title}” ({refusal})")
-    missing = len(form.cleaned_data["selected"]) - len(chosen)
     if decided:
         names = ", ".join(f"“{a.title}”" for a in decided)
         messages.success(request, f"You {outcome} {len(decided)} request(s): {names}.")
     if refused:
         messages.warning(request, "Not decided: " + "; ".join(refused))
-    if missing:
-        messages.warning(request, f"{missing} selected request(s) are not yours to see.")
-    return redirect("approvals:inbox")
 
 
 def _totals(approvals) -> list[tuple[str, object]]:
