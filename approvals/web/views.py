@@ -179,10 +179,12 @@ def _refused(request, refused: services.DecisionRefused, comment: str):
     _not_recorded(request, comment)
     if not refused.visible:
         raise Http404(NOT_VISIBLE)
+    approval = refused.approval
     # Its time may have run out since the page read it: seen now, so recorded now.
-    services.expire_when_seen(refused.approval, seen_by="page")
+    services.expire_when_seen(approval, seen_by="page")
+    prefetch_related_objects([approval], "assignees", "decisions")  # the page reads them often
     capacity = permissions.Capacity(refused.message)
-    return _render_detail(request, refused.approval, status=409, capacity=capacity)
+    return _render_detail(request, approval, status=409, capacity=capacity)
 
 
 def _not_recorded(request, comment: str) -> None:
