@@ -299,11 +299,11 @@ def email_decision(request, approval_id):
     try:
         link = links.open_link(token, approval_id, request.user)
     except links.LinkRefused as refused:
-        if refused.request is not None:
-            services.expire_when_seen(refused.request, seen_by="email link")
-        context = {"refusal": refused.message, "approval": refused.request}
+        if refused.approval is not None:
+            services.expire_when_seen(refused.approval, seen_by="email link")
+        context = {"refusal": refused.message, "approval": refused.approval}
         return render(request, "approvals/email_decision.html", context, status=refused.status)
-    approval, outcome = link.request, link.outcome
+    approval, outcome = link.approval, link.outcome
     form = DecisionForm(initial={"outcome": outcome})
     status = 200
     if request.method == "POST":
