@@ -23,6 +23,7 @@ e-mail is their account's in that form (`user_email`), and requests store the fo
 addresses they were given, so the queries below compare canonical to canonical as well.
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
@@ -89,42 +90,75 @@ class Capacity:
     on_behalf_of: str = ""
 
 
+NAMES_OTHERS = "This request is assigned to other people."
+
+
 def decider_capacity(user, request: ApprovalRequest) -> Capacity:
     """May `user` decide `request` now, and as whom? The rules of this module's docstring."""
     if not request.is_open:
         return Capacity(closed_message(request))
-    if not user.is_authenticated or not user.is_active:
-        return Capacity("Sign in to decide this request.")
+    refusal = _person_refusal(user, request)
+    if refusal:
+        return Capacity(refusal)
     email = user_email(user)
-    if not email:
-        return Capacity(
-            "Your account has no e-mail address, so your decision could not be attributed."
-        )
-    if asked_for(request, email):
-        return Capacity("You asked for this approval, so you cannot decide it yourself.")
-    if not user.has_perm(DECIDE_PERMISSION):
-        return Capacity("You do not have permission to decide approval requests.")
     said = _had_their_say(request)
     if email in said:
         return Capacity(said[email] + _still_needed(request))
     if _is_named(request, email, group_names(user)):
         return Capacity(None)
+    for delegator_email in _named_delegators(user, request):
+        if delegator_email not in said:
+            return Capacity(None, on_behalf_of=delegator_email)
+    return Capacity(NAMES_OTHERS)
+
+
+def decision_refusal(user, request: ApprovalRequest) -> str | None:
+    """Why `user` may not decide `request` now, or None when they may."""
+    return decider_capacity(user, request).refusal
+
+
+def standing_refusal(user, request: ApprovalRequest) -> str | None:
+    """Why `user` may not decide `request` whatever its state: they asked for it, may not decide
+    at all, or it names neither them nor anyone they stand in for. None when they could, and
+    only its state may stop them (closed, or their say given: `decider_capacity` says which).
+
+    The API answers the first 403 and checks it before the state (409): someone who could never
+    decide a request hears that, not that it is closed."""
+    refusal = _person_refusal(user, request)
+    if refusal:
+        return refusal
+    email = user_email(user)
+    if email in _had_their_say(request) or _is_named(request, email, group_names(user)):
+        return None
+    return None if any(_named_delegators(user, request)) else NAMES_OTHERS
+
+
+def _person_refusal(user, request: ApprovalRequest) -> str | None:
+    """Why `user` may not decide `request`, whatever it names and whatever its state."""
+    if not user.is_authenticated or not user.is_active:
+        return "Sign in to decide this request."
+    email = user_email(user)
+    if not email:
+        return "Your account has no e-mail address, so your decision could not be attributed."
+    if asked_for(request, email):
+        return "You asked for this approval, so you cannot decide it yourself."
+    if not user.has_perm(DECIDE_PERMISSION):
+        return "You do not have permission to decide approval requests."
+    return None
+
+
+def _named_delegators(user, request: ApprovalRequest) -> Iterator[str]:
+    """The mailboxes of those `user` stands in for (a delegation in force) whom `request` names
+    and who could decide it themselves: approvers, not its requester."""
     for delegation in _delegations_to(user):
         delegator = delegation.delegator
         delegator_email = user_email(delegator)
         if (
             may_approve_at_all(delegator)
             and not asked_for(request, delegator_email)
-            and delegator_email not in said
             and _is_named(request, delegator_email, group_names(delegator))
         ):
-            return Capacity(None, on_behalf_of=delegator_email)
-    return Capacity("This request is assigned to other people.")
-
-
-def decision_refusal(user, request: ApprovalRequest) -> str | None:
-    """Why `user` may not decide `request` now, or None when they may."""
-    return decider_capacity(user, request).refusal
+            yield delegator_email
 
 
 def _had_their_say(request: ApprovalRequest) -> dict[str, str]:

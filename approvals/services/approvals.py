@@ -144,8 +144,11 @@ def _registered_payload(request: ApprovalRequest, registration: Registration) ->
     return payload
 
 
-def decide(request_id, user, outcome: str, comment: str) -> Decision:
+def decide(request_id, user, outcome: str, comment: str, *, via: dict | None = None) -> Decision:
     """Record `user`'s decision and queue the callback; raise DecisionRefused if not allowed.
+
+    `via` says how it came, for the audit event (the API: `{"channel": "api", "token": prefix}`);
+    the page's decisions leave it out.
 
     The request row is locked while the rules are checked, so two people deciding at once, or one
     double click, give one decision; the second is refused with who was faster.
@@ -179,6 +182,8 @@ def decide(request_id, user, outcome: str, comment: str) -> Decision:
         approvals = request.approvals_given  # a fresh query (no prefetch here): counts this one
         final = outcome == Outcome.REJECTED or approvals >= request.required_approvals
         payload = {"comment": comment}
+        if via:
+            payload["via"] = via
         if capacity.on_behalf_of:
             payload["on_behalf_of"] = capacity.on_behalf_of
         if request.required_approvals > 1:
