@@ -19,6 +19,7 @@ from approvals.models import (
     Decision,
     Delegation,
     DeliveryStatus,
+    PersonalToken,
     Status,
     expired_q,
     open_q,
@@ -295,3 +296,25 @@ class DelegationAdmin(ReadOnly, admin.ModelAdmin):
         "created_at",
         "ended_early_at",
     ]
+
+
+@admin.register(PersonalToken)
+class PersonalTokenAdmin(ReadOnly, admin.ModelAdmin):
+    """Who holds which API token, and its use. Owners issue and revoke them (or
+    `manage.py issue_personal_token` does), never the admin; the digest is not shown."""
+
+    list_display = [
+        "prefix",
+        "name",
+        "user",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    ]
+    list_filter = ["created_at", "expires_at", "revoked_at"]
+    search_fields = ["prefix", "name", "user__username", "user__email"]
+    date_hierarchy = "created_at"
+    list_select_related = ["user"]
+    fields = ["prefix", "name", "user", "created_at", "last_used_at", "expires_at", "revoked_at"]
+    readonly_fields = fields

@@ -22,6 +22,7 @@ MAX_EXTERNAL_ID = 200
 MAX_EMAIL = emails.MAX_LENGTH  # RFC 5321's limit on a forward path: every e-mail column
 MAX_GROUP_NAME = 150  # django.contrib.auth's Group.name
 MAX_NOTE = 200  # a delegation's note
+MAX_COMMENT = 5000  # a decision's comment (a text column: the forms and the API keep to it)
 AMOUNT_MAX_DIGITS = 18
 AMOUNT_DECIMAL_PLACES = 3
 
@@ -585,3 +586,47 @@ class IapIdentity(models.Model):
 
     def __str__(self):
         return f"{self.email} ({self.subject})"
+
+
+class PersonalToken(models.Model):
+    """A person's own credential for the API: list what awaits them, read, decide (contract:
+    "Deciding through the API"). Issued and checked by `approvals.identity.tokens`; only the
+    secret's SHA-256 digest is kept, and `prefix`, the public part, names it in lists and logs."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="personal_tokens"
+    )
+    name = models.CharField(max_length=100, help_text="What its owner uses it for.")
+    prefix = models.CharField(
+        max_length=16, unique=True, help_text="The token's public start: names it, reveals nothing."
+    )
+    digest = models.CharField(
+        max_length=64, unique=True, editable=False, help_text="SHA-256 of the whole token, hex."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(
+        null=True, blank=True, help_text="To the minute: a use within a minute is not written."
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(expires_at__gt=models.F("created_at")),
+                name="personal_token_expires_after_creation",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def state(self) -> str:
+        """Whether the API accepts it now: "active"; else "revoked" or "expired"."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "active"

@@ -22,8 +22,9 @@ from approvals.wire import error
 MAX_BODY_BYTES = 256 * 1024
 
 
-def api_view(*methods):
-    """Check the method and the caller; hand the view the authenticated caller."""
+def api_view(*methods, kinds=callers.WORKFLOWS):
+    """Check the method and the caller, and that it is of one of `kinds` (`callers.WORKFLOWS`,
+    `PEOPLE` or `EVERYONE`); hand the view the authenticated caller."""
 
     def decorate(view):
         @csrf_exempt
@@ -35,6 +36,7 @@ def api_view(*methods):
                 )
             try:
                 caller = callers.authenticate(request.headers.get("Authorization", ""))
+                callers.check_kind(caller, kinds)
             except callers.CallerRefused as refused:
                 description = refused.message.replace('"', "'")
                 params = [f'error="{refused.error_code}"'] if refused.error_code else []
@@ -98,15 +100,20 @@ def approvals(request, caller):
 
 
 def _find(approval_id, caller: callers.Caller) -> ApprovalRequest | None:
-    """The caller's own approval with this id, or None (another caller's does not exist for it)."""
-    found = permissions.requests_of_caller(caller.name).filter(pk=approval_id)
+    """The approval with this id that the caller may read, or None: a workflow's own, one the
+    person may see (any other does not exist for them)."""
+    if caller.kind == callers.PERSON:
+        readable = permissions.requests_visible(caller.user)
+    else:
+        readable = permissions.requests_of_caller(caller.name)
+    found = readable.filter(pk=approval_id)
     return found.prefetch_related("decisions").first()
 
 
 NO_SUCH_REQUEST = "There is no approval request with this id."
 
 
-@api_view("GET")
+@api_view("GET", kinds=callers.EVERYONE)
 def approval(request, caller, approval_id):
     approval = _find(approval_id, caller)
     if approval is None:

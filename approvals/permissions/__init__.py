@@ -42,6 +42,7 @@ from approvals.permissions.capacity import (
     closed_message,
     decider_capacity,
     decision_refusal,
+    standing_refusal,
 )
 from approvals.permissions.people import (
     AUDIT_PERMISSION,
@@ -82,5 +83,6 @@ __all__ = [
     "requests_awaiting",
     "requests_of_caller",
     "requests_visible",
+    "standing_refusal",
     "user_email",
 ]

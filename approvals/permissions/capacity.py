@@ -26,29 +26,65 @@ class Capacity:
     on_behalf_of: str = ""
 
 
+NAMES_OTHERS = "This request is assigned to other people."
+
+
 def decider_capacity(user, approval: ApprovalRequest) -> Capacity:
     """May `user` decide `approval` now, and as whom? The rules of `approvals.permissions`."""
     if not approval.is_open:
         return Capacity(closed_message(approval))
-    if not signed_in(user):
-        return Capacity("Sign in to decide this request.")
-    person = Person.of(user)
-    if not person.email:
-        return Capacity(
-            "Your account has no e-mail address, so your decision could not be attributed."
-        )
-    facts = Facts.of(approval)
-    if rules.asked_by(person).holds(facts):
-        return Capacity("You asked for this approval, so you cannot decide it yourself.")
-    if not person.approver:
-        return Capacity("You do not have permission to decide approval requests.")
+    refusal, person, facts = _person_refusal(user, approval)
+    if refusal:
+        return Capacity(refusal)
     if rules.had_say(person).holds(facts):
         decision = facts.said[person.email]
         return Capacity(_said(decision, person.email) + _still_needed(approval))
     for delegator, rule in rules.standings(person, delegators_of(person)):
         if rule.holds(facts):
             return Capacity(None, on_behalf_of=delegator.email if delegator else "")
-    return Capacity("This request is assigned to other people.")
+    return Capacity(NAMES_OTHERS)
+
+
+def standing_refusal(user, approval: ApprovalRequest) -> str | None:
+    """Why `user` may not decide `approval` whatever its state: they asked for it, may not
+    decide at all, or it names neither them nor anyone they stand in for. None when they could,
+    and only its state may stop them (closed, or their say given: `decider_capacity` says which).
+
+    The API answers this 403 before the state's 409: someone who could never decide a request
+    hears that, not that it is closed.
+    """
+    refusal, person, facts = _person_refusal(user, approval)
+    if refusal:
+        return refusal
+    if rules.had_say(person).holds(facts):
+        return None
+    for delegator in [None, *delegators_of(person)]:
+        rule = rules.in_line(person, delegator)
+        if delegator is not None:
+            rule = rule & ~rules.asked_by(delegator)
+        if rule.holds(facts):
+            return None
+    return NAMES_OTHERS
+
+
+def _person_refusal(user, approval: ApprovalRequest) -> tuple[str | None, Person | None, Facts]:
+    """Why `user` may not decide `approval`, whatever it names and whatever its state; with the
+    person and the approval's facts, read once, for the checks that follow."""
+    if not signed_in(user):
+        return "Sign in to decide this request.", None, None
+    person = Person.of(user)
+    if not person.email:
+        return (
+            "Your account has no e-mail address, so your decision could not be attributed.",
+            person,
+            None,
+        )
+    facts = Facts.of(approval)
+    if rules.asked_by(person).holds(facts):
+        return "You asked for this approval, so you cannot decide it yourself.", person, facts
+    if not person.approver:
+        return "You do not have permission to decide approval requests.", person, facts
+    return None, person, facts
 
 
 def decision_refusal(user, approval: ApprovalRequest) -> str | None:

@@ -188,8 +188,11 @@ def comment_problem(outcome: str | None, comment: str, *, several: bool = False)
     return None
 
 
-def decide(approval_id, user, outcome: str, comment: str) -> Decided:
+def decide(approval_id, user, outcome: str, comment: str, *, via: dict | None = None) -> Decided:
     """Record `user`'s decision and queue the callback; raise DecisionRefused if not allowed.
+
+    `via` says how it came, for the audit event (the API: `{"channel": "api", "token": prefix}`);
+    the page's decisions leave it out.
 
     The request row is locked while the rules are checked, so two people deciding at once, or one
     double click, give one decision; the second is refused with who was faster.
@@ -218,7 +221,7 @@ def decide(approval_id, user, outcome: str, comment: str) -> Decided:
         )
         given = approval.approvals_given  # a fresh query (no prefetch here): counts this one
         final = outcome == Outcome.REJECTED or given >= approval.required_approvals
-        _audit_decision(approval, decision, given, final)
+        _audit_decision(approval, decision, given, final, via)
         if final:
             _close(approval, decision)
     if not final:
@@ -239,9 +242,13 @@ def _capacity(user, approval: ApprovalRequest | None) -> permissions.Capacity:
     return capacity
 
 
-def _audit_decision(approval: ApprovalRequest, decision: Decision, given: int, final: bool):
+def _audit_decision(
+    approval: ApprovalRequest, decision: Decision, given: int, final: bool, via: dict | None
+):
     """Write the decision's audit event, and its log line once it is committed."""
     payload = {"comment": decision.comment}
+    if via:
+        payload["via"] = via
     if decision.on_behalf_of:
         payload["on_behalf_of"] = decision.on_behalf_of
     if approval.required_approvals > 1:

@@ -229,9 +229,10 @@ def test_a_body_over_256_kib_is_refused(client, receiver):
 
 
 def test_wrong_methods_get_a_json_405(client):
-    response = client.get("/api/approvals", headers={"Authorization": f"Bearer {API_TOKEN}"})
+    # GET is a method of /api/approvals since "Deciding through the API" (awaiting=me).
+    response = client.put("/api/approvals", headers={"Authorization": f"Bearer {API_TOKEN}"})
     assert response.status_code == 405
-    assert response["Allow"] == "POST"
+    assert response["Allow"] == "GET, POST"
     assert response.json()["error"]
 
 

@@ -791,6 +791,7 @@ def test_the_admin_pages_pass_the_content_security_policy(
         f"/admin/approvals/approvalrequest/{created['id']}/change/",
         "/admin/approvals/auditevent/",
         "/admin/approvals/delegation/",
+        "/admin/approvals/personaltoken/",
     ):
         page.goto(path)
         expect(page.get_by_role("heading", level=1)).to_be_visible()
@@ -865,3 +866,70 @@ def test_an_approver_names_a_delegate_for_when_they_are_out_of_office(
     expect(bob.get_by_text("You decide on behalf of alice@example.com")).to_be_visible()
     assert_accessible(bob, "a request's page for a delegate")
     assert alice.delegations_given.count() == 2
+
+
+def test_a_person_makes_an_api_token_decides_with_it_and_revokes_it(
+    page, new_page, live, register_live, manager, receiver
+):
+    created = register_live()
+    signed_in(page, live, manager)
+    page.goto("/")
+    page.get_by_role("link", name="API tokens").click()
+    expect(page).to_have_url(f"{live.url}/tokens/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("API tokens")
+    expect(page.get_by_text("You have no tokens yet.")).to_be_visible()
+    assert_accessible(page, "the token page")
+
+    page.get_by_role("button", name="Create token").click()
+    expect(page.get_by_role("alert")).to_have_text(
+        "Give the token a name, to know it again in the list."
+    )
+    expect(page.get_by_label("Name")).to_have_attribute("aria-invalid", "true")
+    assert_accessible(page, "the token page refusing a token without a name")
+
+    page.get_by_label("Name").fill("Expense bot")
+    page.get_by_label("Expires after").select_option(label="30 days")
+    page.get_by_role("button", name="Create token").click()
+    expect(page.get_by_role("heading", name="Your new token “Expense bot”")).to_be_visible()
+    secret = page.get_by_label("Token", exact=True).input_value()
+    assert re.fullmatch(r"apr_[a-z2-9]{12}_[A-Za-z0-9_-]{43}", secret)
+    expect(page.locator("ul.tokens li")).to_have_count(1)
+    expect(page.locator("ul.tokens li")).to_contain_text("Active")
+    expect(page.locator("ul.tokens li")).to_contain_text("last used never")
+    assert_accessible(page, "the token page showing a new token")
+    shot(page, "tokens", full_page=True)
+
+    # The token decides over HTTP, as a script would; the workflow hears as from the page.
+    decided = requests.post(
+        f"{live.url}/api/approvals/{created['id']}/decision",
+        json={"decision": "approved", "comment": "Approved by my script"},
+        headers={"Authorization": f"Bearer {secret}"},
+        timeout=10,
+    )
+    assert decided.status_code == 200, decided.text
+    assert decided.json()["status"] == "approved"
+    assert_callback(receiver.received[0], created["id"], "approved", "Approved by my script")
+
+    page.goto("/tokens/")
+    assert secret not in page.content()
+    expect(page.locator("ul.tokens li")).not_to_contain_text("last used never")
+    page.get_by_role("button", name=re.compile(r"^Revoke")).click()
+    expect(page.get_by_role("status")).to_contain_text("is revoked: the API refuses it")
+    expect(page.locator("ul.tokens li")).to_contain_text("Revoked")
+    expect(page.get_by_role("button", name=re.compile(r"^Revoke"))).to_have_count(0)
+    assert_accessible(page, "the token page after a revocation")
+    refused = requests.get(
+        f"{live.url}/api/approvals?awaiting=me",
+        headers={"Authorization": f"Bearer {secret}"},
+        timeout=10,
+    )
+    assert refused.status_code == 401
+
+    phone = new_page(viewport=PHONE)
+    signed_in(phone, live, manager)
+    phone.goto("/tokens/")
+    phone.get_by_label("Name").fill("Phone bot")
+    phone.get_by_role("button", name="Create token").click()
+    assert_on_screen_horizontally(phone.get_by_label("Token", exact=True))
+    assert_fits_the_width(phone)
+    assert_accessible(phone, "the token page on a phone")

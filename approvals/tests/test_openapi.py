@@ -27,6 +27,7 @@ from referencing.jsonschema import DRAFT202012
 
 from approvals import delivery, services
 from approvals import urls as approval_urls
+from approvals.api import decisions
 from approvals.api import views as api
 from approvals.models import ApprovalRequest
 from approvals.tests.conftest import API_TOKEN
@@ -42,9 +43,12 @@ HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tra
 ID_PATTERN = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 # Which view answers each documented operation (the URL names in approvals/urls.py).
 VIEWS = {
-    "registerApproval": ("approvals:api-approvals", api.approvals),
+    # GET and POST of /api/approvals share one route, which hands each to its view.
+    "registerApproval": ("approvals:api-approvals", decisions.collection),
+    "listAwaiting": ("approvals:api-approvals", decisions.collection),
     "getApproval": ("approvals:api-approval", api.approval),
     "cancelApproval": ("approvals:api-cancel", api.cancel),
+    "decideApproval": ("approvals:api-decision", decisions.decision),
     "getOpenApi": ("approvals:api-openapi", api.openapi),
 }
 

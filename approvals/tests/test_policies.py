@@ -363,6 +363,8 @@ def test_the_page_the_inbox_the_mail_and_visibility_agree_for_every_user(
         if capacity.refusal is None:
             may[person.username] = capacity.on_behalf_of
             assert permissions.can_see(person, request), (shape, person.username)
+            # Nor does the API's first question (403) refuse them.
+            assert permissions.standing_refusal(person, request) is None, (shape, person.username)
     assert may == mailed, shape
 
     expected = {

@@ -125,6 +125,7 @@ def test_check_deploy_is_clean_with_production_settings():
         "/approvals/{id}/",
         "/approvals/{id}/email-decision?token=not-a-link",
         "/delegations/",
+        "/tokens/",
         "/admin/",
         "/admin/approvals/approvalrequest/",
         "/admin/approvals/approvalrequest/{id}/change/",

@@ -5,17 +5,17 @@ import uuid
 from django import forms
 
 from approvals import permissions, services, text
+from approvals.identity import tokens
 from approvals.models import (
     AMOUNT_DECIMAL_PLACES,
     AMOUNT_MAX_DIGITS,
+    MAX_COMMENT,
     MAX_EMAIL,
     MAX_NOTE,
     Outcome,
     Status,
 )
 from approvals.web import inbox
-
-MAX_COMMENT = 5000
 
 
 def characters(problem):
@@ -192,3 +192,22 @@ class DelegationForm(forms.Form):
             )
         # A non-approver is passed on, so that the service says why they cannot stand in.
         return approvers[0] if approvers else accounts[0]
+
+
+class PersonalTokenForm(forms.Form):
+    """Name a new personal access token and choose its lifetime; `identity.tokens.issue` has the
+    last word on both."""
+
+    name = forms.CharField(
+        label="Name",
+        max_length=tokens.MAX_NAME,
+        validators=[characters(text.one_line_problem)],
+        help_text="What it is for, such as “expense bot”: the list shows it.",
+        error_messages={"required": "Give the token a name, to know it again in the list."},
+    )
+    days = forms.TypedChoiceField(
+        label="Expires after",
+        coerce=int,
+        choices=[(7, "7 days"), (30, "30 days"), (90, "90 days"), (366, "1 year")],
+        initial=tokens.DEFAULT_DAYS,
+    )

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from approvals.web import views
+from approvals.web import tokens, views
 
 urlpatterns = [
     path("", views.inbox, name="inbox"),
@@ -17,4 +17,6 @@ urlpatterns = [
     ),
     path("delegations/", views.delegations, name="delegations"),
     path("delegations/<int:delegation_id>/end", views.end_delegation, name="end-delegation"),
+    path("tokens/", tokens.personal_tokens, name="tokens"),
+    path("tokens/<int:token_id>/revoke", tokens.revoke_personal_token, name="revoke-token"),
 ]
