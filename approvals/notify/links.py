@@ -45,21 +45,11 @@ class LinkRefused(Exception):
         self.status = status
         self.approval = approval
 
-    @property
-    def request(self) -> ApprovalRequest | None:
-        # The name `web.views.email_decision` reads until it reads `approval`; then delete it.
-        return self.approval
-
 
 @dataclass(frozen=True)
 class DecisionLink:
     approval: ApprovalRequest
     outcome: Outcome
-
-    @property
-    def request(self) -> ApprovalRequest:
-        # The name `web.views.email_decision` reads until it reads `approval`; then delete it.
-        return self.approval
 
 
 def decision_token(approval: ApprovalRequest, user, outcome: str) -> str:

@@ -148,6 +148,26 @@ def _line_items(items: list[dict], level: int, shown: _Shown):
         and all(_decimal(item.get(key)) is not None for item in items if key in item)
     }
     css = {key: "num" if key in money_columns else "" for key in columns}
+    rows = _item_rows(items, columns, money_columns, css, level, shown)
+    head = format_html_join(
+        "",
+        '<th scope="col" class="{}">{}</th>',
+        ((css[key], _clipped(key, shown)) for key in columns),
+    )
+    caption = _items_caption(len(rows), len(items), len(columns), len(every_column), money_columns)
+    if caption:
+        shown.left_out = True
+    return format_html(
+        '<table class="items">{}<thead><tr>{}</tr></thead><tbody>{}</tbody>{}</table>',
+        caption,
+        head,
+        _joined(rows),
+        _items_total(items, columns, money_columns, css),
+    )
+
+
+def _item_rows(items, columns, money_columns, css, level: int, shown: _Shown) -> list:
+    """The table's rows, as many as `shown` still allows."""
     rows = []
     for item in items[:SHOWN_ROWS]:
         if not shown.take(len(columns)):
@@ -164,35 +184,25 @@ def _line_items(items: list[dict], level: int, shown: _Shown):
         rows.append(
             format_html("<tr>{}</tr>", format_html_join("", '<td class="{}">{}</td>', cells))
         )
-    head = format_html_join(
-        "",
-        '<th scope="col" class="{}">{}</th>',
-        ((css[key], _clipped(key, shown)) for key in columns),
+    return rows
+
+
+def _items_total(items, columns, money_columns, css):
+    """The footer with the money columns' totals over every item, or "" when there are none."""
+    if not money_columns:
+        return ""
+    cells = (
+        (
+            css[key],
+            money(sum(_decimal(i[key]) for i in items if key in i))
+            if key in money_columns
+            else ("Total" if index == 0 else ""),
+        )
+        for index, key in enumerate(columns)
     )
-    caption = _items_caption(len(rows), len(items), len(columns), len(every_column), money_columns)
-    if caption:
-        shown.left_out = True
-    foot = ""
-    if money_columns:
-        cells = (
-            (
-                css[key],
-                money(sum(_decimal(i[key]) for i in items if key in i))
-                if key in money_columns
-                else ("Total" if index == 0 else ""),
-            )
-            for index, key in enumerate(columns)
-        )
-        foot = format_html(
-            '<tfoot><tr class="total">{}</tr></tfoot>',
-            format_html_join("", '<td class="{}">{}</td>', cells),
-        )
     return format_html(
-        '<table class="items">{}<thead><tr>{}</tr></thead><tbody>{}</tbody>{}</table>',
-        caption,
-        head,
-        _joined(rows),
-        foot,
+        '<tfoot><tr class="total">{}</tr></tfoot>',
+        format_html_join("", '<td class="{}">{}</td>', cells),
     )
 
 
