@@ -1,4 +1,4 @@
-"""E-mail to the people who may decide a request, and the signed decision links it carries.
+"""E-mail to the people who may decide a request: new, reminded, escalated; and to delegates.
 
 One mail, three occasions (`Purpose`): a new request, a reminder of a request still waiting, and
 an escalation that lets more people decide, all sent by `approvals.notify.reminders` (run by
