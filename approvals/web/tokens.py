@@ -6,13 +6,13 @@ Thin: what a token is and when the API accepts it is `identity.tokens`.
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from approvals.identity import tokens
 from approvals.models import PersonalToken
+from approvals.web import views
 from approvals.web.forms import PersonalTokenForm
 
 LISTED = 100
@@ -56,15 +56,14 @@ def personal_tokens(request):
 @require_POST
 def revoke_personal_token(request, token_id):
     """Revoke one of one's own tokens now; someone else's is a 404."""
-    try:
-        revoked = tokens.revoke(token_id, request.user)
-    except PersonalToken.DoesNotExist:
-        raise Http404("There is no such token of yours.") from None
-    if revoked is None:
-        messages.info(request, "That token was already revoked.")
-    else:
-        messages.success(
-            request,
-            f"The token “{revoked.name}” ({revoked.prefix}…) is revoked: the API refuses it.",
-        )
-    return redirect("approvals:tokens")
+    return views.end_own(
+        request,
+        lambda: tokens.revoke(token_id, request.user),
+        PersonalToken.DoesNotExist,
+        missing="There is no such token of yours.",
+        already="That token was already revoked.",
+        done=lambda revoked: (
+            f"The token “{revoked.name}” ({revoked.prefix}…) is revoked: the API refuses it."
+        ),
+        back="approvals:tokens",
+    )

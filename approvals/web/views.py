@@ -369,15 +369,32 @@ def delegations(request):
 @require_POST
 def end_delegation(request, delegation_id):
     """End one's own delegation now (or withdraw one not begun); someone else's is a 404."""
+    return end_own(
+        request,
+        lambda: services.end_delegation(delegation_id, request.user),
+        Delegation.DoesNotExist,
+        missing="There is no such delegation of yours.",
+        already="That delegation had already ended.",
+        done=lambda ended: f"{ended.delegate.email} no longer stands in for you.",
+        back="approvals:delegations",
+    )
+
+
+def end_own(request, end, does_not_exist, *, missing: str, already: str, done, back: str):
+    """Run `end()` on something of the signed-in person's own, and say how it went.
+
+    `end` answers what it ended, or None when it had ended already; `does_not_exist` (someone
+    else's, or none at all) is a 404 saying `missing`. Then back to the page named `back`.
+    """
     try:
-        ended = services.end_delegation(delegation_id, request.user)
-    except Delegation.DoesNotExist:
-        raise Http404("There is no such delegation of yours.") from None
+        ended = end()
+    except does_not_exist:
+        raise Http404(missing) from None
     if ended is None:
-        messages.info(request, "That delegation had already ended.")
+        messages.info(request, already)
     else:
-        messages.success(request, f"{ended.delegate.email} no longer stands in for you.")
-    return redirect("approvals:delegations")
+        messages.success(request, done(ended))
+    return redirect(back)
 
 
 def _delegations_context(user, form) -> dict:
