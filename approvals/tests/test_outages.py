@@ -336,7 +336,8 @@ class Gunicorn:
                 pytest.fail(f"gunicorn exited {self.process.returncode}:\n{self.output()}")
             try:
                 requests.get(self.url + "/accounts/login/", timeout=2)
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
+                # Not listening yet, or listening but still importing the app (a loaded machine).
                 time.sleep(0.1)
             else:
                 return
