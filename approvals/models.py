@@ -33,11 +33,25 @@ class Status(models.TextChoices):
     REJECTED = "rejected", "Rejected"
     EXPIRED = "expired", "Expired"
     CANCELLED = "cancelled", "Cancelled"
+    CHANGES_REQUESTED = "changes_requested", "Sent back"
 
 
 class Outcome(models.TextChoices):
     APPROVED = "approved", "Approve"
     REJECTED = "rejected", "Reject"
+    CHANGES_REQUESTED = "changes_requested", "Send back"
+
+
+# Each outcome in words for people, as done: "Approved by ...", "You sent back ...".
+OUTCOME_DONE = {
+    Outcome.APPROVED: "approved",
+    Outcome.REJECTED: "rejected",
+    Outcome.CHANGES_REQUESTED: "sent back",
+}
+# The outcomes that close a request at once, whatever `required_approvals` says.
+CLOSING_OUTCOMES = (Outcome.REJECTED, Outcome.CHANGES_REQUESTED)
+# The longest status or outcome word, the columns' size.
+MAX_STATUS = 20
 
 
 class DeliveryStatus(models.TextChoices):
@@ -199,7 +213,11 @@ class ApprovalRequest(models.Model):
         default=1, help_text="Approvals by different people needed; the first rejection ends it."
     )
 
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    allow_changes_requested = models.BooleanField(
+        default=False, help_text="Deciders may send it back for changes (a new round follows)."
+    )
+
+    status = models.CharField(max_length=MAX_STATUS, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -245,6 +263,12 @@ class ApprovalRequest(models.Model):
             models.Index(fields=["status", "amount"], name="approval_status_amount"),
             models.Index(fields=["status", "closed_at"], name="approval_status_closed"),
             models.Index(fields=["requester_key", "status"], name="approval_requester_key"),
+            # Rounds: one caller's requests for one external id (`permissions.rounds_of`).
+            models.Index(
+                fields=["registered_by", "external_id", "created_at"],
+                name="approval_rounds",
+                condition=~models.Q(external_id=""),
+            ),
             # The reminder pass: open requests whose reminder or escalation is due.
             models.Index(
                 fields=["next_reminder_at"],
@@ -332,6 +356,19 @@ class ApprovalRequest(models.Model):
         ]
 
     @property
+    def outcomes(self) -> list[str]:
+        """The decisions a decider may give it: approve and reject, and send back when its
+        registration allowed it (`services.outcome_problem` refuses the others)."""
+        allowed = [Outcome.APPROVED, Outcome.REJECTED]
+        if self.allow_changes_requested:
+            allowed.append(Outcome.CHANGES_REQUESTED)
+        return allowed
+
+    @property
+    def may_be_sent_back(self) -> bool:
+        return Outcome.CHANGES_REQUESTED in self.outcomes
+
+    @property
     def approvals_given(self) -> int:
         return sum(d.outcome == Outcome.APPROVED for d in self.decisions.all())
 
@@ -399,7 +436,7 @@ class Decision(models.Model):
     """One person's approval or rejection, a row of its own so a request can collect several."""
 
     request = models.ForeignKey(ApprovalRequest, on_delete=models.PROTECT, related_name="decisions")
-    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    outcome = models.CharField(max_length=MAX_STATUS, choices=Outcome.choices)
     decided_by = models.EmailField(
         max_length=MAX_EMAIL,
         help_text="The person who decided, by their mailbox (`approvals.emails.canonical`).",
@@ -432,6 +469,11 @@ class Decision(models.Model):
     def __str__(self):
         text = f"{self.get_outcome_display()} by {self.decided_by}"
         return f"{text} on behalf of {self.on_behalf_of}" if self.on_behalf_of else text
+
+    @property
+    def outcome_done(self) -> str:
+        """The outcome in words, as done: "approved", "rejected", "sent back"."""
+        return OUTCOME_DONE[Outcome(self.outcome)]
 
 
 def active_delegation_q(moment=None) -> models.Q:
@@ -499,6 +541,7 @@ class AuditEvent(models.Model):
         REGISTERED = "registered", "Registered"
         APPROVED = "approved", "Approved"
         REJECTED = "rejected", "Rejected"
+        CHANGES_REQUESTED = "changes_requested", "Sent back"
         CANCELLED = "cancelled", "Cancelled"
         EXPIRED = "expired", "Expired"
         CALLBACK_SENT = "callback_sent", "Callback delivered"

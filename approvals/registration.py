@@ -59,6 +59,8 @@ FIELDS = {
     "required_approvals",
     "escalate_to",
     "escalate_after_seconds",
+    # Richer decisions (contract: "Richer decisions").
+    "allow_changes_requested",
 }
 REQUIRED = {"callback_url", "title", "requester_email"}
 CURRENCY_RE = re.compile(r"[A-Za-z]{3}")
@@ -82,6 +84,7 @@ class Registration:
     escalate_to_emails: list[str] = field(default_factory=list)
     escalate_to_groups: list[str] = field(default_factory=list)
     escalate_after: timedelta | None = None
+    allow_changes_requested: bool = False
 
 
 class InvalidRegistration(Exception):
@@ -141,6 +144,7 @@ def parse(data) -> Registration:
         escalate_to_emails=escalate_emails,
         escalate_to_groups=escalate_groups,
         escalate_after=fields["escalate_after_seconds"],
+        allow_changes_requested=bool(fields["allow_changes_requested"]),
     )
 
 
@@ -162,6 +166,7 @@ def _parse_fields(data: dict, errors: dict[str, list[str]]) -> dict:
         "required_approvals": _required_approvals,
         "escalate_to": _escalate_to,
         "escalate_after_seconds": _escalate_after,
+        "allow_changes_requested": _boolean,
     }
     return {name: _parse_field(data, name, parser, errors) for name, parser in parsers.items()}
 
@@ -375,6 +380,12 @@ def _groups(value) -> list[str]:
         if name not in names:
             names.append(name)
     return names
+
+
+def _boolean(value) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("Must be true or false.")
+    return value
 
 
 def _required_approvals(value) -> int:

@@ -31,7 +31,6 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
 LIST_PARAMETERS = {"awaiting", "limit", "cursor"}
 DECISION_FIELDS = {"decision", "comment", "inputs"}
-CHANGES_REQUESTED = "changes_requested"
 INVALID_BODY = "The request body is not valid."
 
 
@@ -143,7 +142,7 @@ def decision(request, caller, approval_id):
     if problem:
         return problem
     try:
-        body = parse_decision(data)
+        body = parse_decision(data, approval)
     except InvalidDecision as invalid:
         return error(400, invalid.message, invalid.fields)
     try:
@@ -188,19 +187,18 @@ def _conflict(approval: ApprovalRequest, reason: str):
     return JsonResponse({"error": reason, **wire.state(approval)}, status=409)
 
 
-def parse_decision(data) -> DecisionBody:
-    """The decision a body asks for; InvalidDecision names each field that is wrong."""
+def parse_decision(data, approval: ApprovalRequest) -> DecisionBody:
+    """The decision a body asks for on `approval`; InvalidDecision names each field that is
+    wrong."""
     if not isinstance(data, dict):
         raise InvalidDecision({}, "The request body must be a JSON object.")
     problems = {name: ["Unknown field."] for name in data if name not in DECISION_FIELDS}
     outcome = data.get("decision")
-    if outcome == CHANGES_REQUESTED:
-        # The contract's third decision needs `allow_changes_requested` at registration, which
-        # comes with another part of issue 15; until then no request allows it, so it is
-        # refused as for any request that does not allow it.
-        problems["decision"] = ["This request does not allow changes to be requested."]
-    elif outcome not in Outcome.values:
+    if not isinstance(outcome, str) or outcome not in Outcome.values:
         problems["decision"] = ["Required: approved, rejected or changes_requested."]
+    elif services.outcome_problem(approval, outcome):
+        # A send back where the registration did not allow it (the page shows no button).
+        problems["decision"] = [services.outcome_problem(approval, outcome)]
     comment = "" if data.get("comment") is None else data["comment"]
     for field, problem in (
         ("comment", _comment_problem(comment, outcome)),

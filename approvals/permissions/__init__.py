@@ -62,6 +62,8 @@ from approvals.permissions.queries import (
     requests_awaiting,
     requests_of_caller,
     requests_visible,
+    rounds,
+    visible_rounds,
 )
 
 __all__ = [
@@ -83,6 +85,8 @@ __all__ = [
     "requests_awaiting",
     "requests_of_caller",
     "requests_visible",
+    "rounds",
     "standing_refusal",
     "user_email",
+    "visible_rounds",
 ]

@@ -95,10 +95,10 @@ def decision_refusal(user, approval: ApprovalRequest) -> str | None:
 def _said(decision: Decision, email: str) -> str:
     """What to tell the person with the mailbox `email` about the say `decision` gave them."""
     if not decision.on_behalf_of:
-        return f"You already {decision.outcome} this request."
+        return f"You already {decision.outcome_done} this request."
     if rules.mailbox(decision.on_behalf_of) == email:
-        return f"{decision.decided_by} already {decision.outcome} this request on your behalf."
-    return f"You already {decision.outcome} this request on behalf of {decision.on_behalf_of}."
+        return f"{decision.decided_by} already {decision.outcome_done} this request on your behalf."
+    return f"You already {decision.outcome_done} this request on behalf of {decision.on_behalf_of}."
 
 
 def _still_needed(approval: ApprovalRequest) -> str:
@@ -117,5 +117,5 @@ def closed_message(approval: ApprovalRequest) -> str:
         return "This request was cancelled by the workflow that asked for it."
     decision = approval.final_decision
     if decision is not None:
-        return f"This request was already {decision.outcome} by {decision.decided_by}."
+        return f"This request was already {decision.outcome_done} by {decision.decided_by}."
     return f"This request is {approval.get_effective_status_display().lower()}."

@@ -76,6 +76,27 @@ def requests_of_caller(caller: str) -> QuerySet[ApprovalRequest]:
     return ApprovalRequest.objects.filter(registered_by=caller)
 
 
+def rounds(approval: ApprovalRequest) -> QuerySet[ApprovalRequest]:
+    """Every round of `approval`, itself included, oldest first: the requests its caller
+    registered with the same `external_id` (contract: "Rounds"). A request without an external
+    id is a round of its own. Registration stays keyed on the callback URL alone, so a new round
+    is a new request (index `approval_rounds`)."""
+    if not approval.external_id:
+        return ApprovalRequest.objects.filter(pk=approval.pk)
+    return (
+        requests_of_caller(approval.registered_by)
+        .filter(external_id=approval.external_id)
+        .order_by("created_at", "pk")
+    )
+
+
+def visible_rounds(user, approval: ApprovalRequest) -> list[ApprovalRequest]:
+    """The rounds of `approval` other than itself that `user` may open, each with its
+    decisions, oldest first: what its page lists and links to."""
+    found = rounds(approval).exclude(pk=approval.pk).filter(pk__in=requests_visible(user))
+    return list(found.prefetch_related("decisions"))
+
+
 @dataclass(frozen=True)
 class Decider:
     """Someone who may decide a request now; `on_behalf_of` is set for a delegate."""

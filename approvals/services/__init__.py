@@ -15,6 +15,7 @@ from approvals.services.approvals import (
     expire,
     expire_overdue,
     expire_when_seen,
+    outcome_problem,
     register,
     retry_callback,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "expire",
     "expire_overdue",
     "expire_when_seen",
+    "outcome_problem",
     "register",
     "retry_callback",
     "was_withdrawn",

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from approvals import delivery, emails, permissions, wire
 from approvals.models import (
+    CLOSING_OUTCOMES,
     ApprovalRequest,
     Assignee,
     AuditEvent,
@@ -121,6 +122,7 @@ def _store_registration(registration: Registration, caller: str) -> ApprovalRequ
         external_id=registration.external_id,
         registered_by=caller,
         required_approvals=registration.required_approvals,
+        allow_changes_requested=registration.allow_changes_requested,
         created_at=now,
         expires_at=now + registration.timeout,
         escalates_at=now + registration.escalate_after if escalates else None,
@@ -171,6 +173,8 @@ def _registered_payload(approval: ApprovalRequest, registration: Registration) -
         payload["assignee_groups"] = registration.assignee_groups
     if registration.required_approvals > 1:
         payload["required_approvals"] = registration.required_approvals
+    if registration.allow_changes_requested:
+        payload["allow_changes_requested"] = True
     if approval.escalates_at is not None:
         payload["escalate_to"] = registration.escalate_to_emails + registration.escalate_to_groups
         payload["escalates_at"] = wire.iso_utc(approval.escalates_at)
@@ -178,13 +182,30 @@ def _registered_payload(approval: ApprovalRequest, registration: Registration) -
 
 
 def comment_problem(outcome: str | None, comment: str, *, several: bool = False) -> str | None:
-    """What is wrong with deciding `outcome` with `comment`, or None: a rejection needs a comment
-    (the workflow and the requester are told why). `several` words it for a bulk rejection.
+    """What is wrong with deciding `outcome` with `comment`, or None: a rejection, and a send
+    back, needs a comment (the workflow and the requester are told why, or what to change).
+    `several` words it for a bulk rejection.
 
     The one home of the rule: the forms show it at the field, `decide` refuses without it.
     """
-    if outcome == Outcome.REJECTED and not comment.strip():
+    if comment.strip():
+        return None
+    if outcome == Outcome.REJECTED:
         return f"Say why you reject {'them' if several else 'it'}: a comment is required."
+    if outcome == Outcome.CHANGES_REQUESTED:
+        return "Say what should change: a comment is required to send it back."
+    return None
+
+
+NOT_SENT_BACK = "This request does not allow changes to be requested."
+
+
+def outcome_problem(approval: ApprovalRequest, outcome: str) -> str | None:
+    """What is wrong with deciding `approval` so, or None: a send back only where its
+    registration allowed it (`ApprovalRequest.outcomes`, which the page's buttons follow). The
+    one home of the rule: `decide` refuses with it, the API names it at `decision`."""
+    if outcome not in approval.outcomes:
+        return NOT_SENT_BACK
     return None
 
 
@@ -197,7 +218,7 @@ def decide(approval_id, user, outcome: str, comment: str, *, via: dict | None = 
     The request row is locked while the rules are checked, so two people deciding at once, or one
     double click, give one decision; the second is refused with who was faster.
 
-    A rejection closes the request. An approval closes it once it is the request's
+    A rejection, or a send back, closes the request. An approval closes it once it is the request's
     `required_approvals`-th; before that the request stays pending and nothing is sent. The
     callback goes out once, when the outcome is final, and carries every decision; its first
     attempt runs at the commit, so the approval returned says what the workflow heard.
@@ -210,6 +231,9 @@ def decide(approval_id, user, outcome: str, comment: str, *, via: dict | None = 
     with transaction.atomic():
         approval = ApprovalRequest.objects.select_for_update().filter(pk=approval_id).first()
         capacity = _capacity(user, approval)
+        refused = outcome_problem(approval, outcome)
+        if refused:
+            raise DecisionRefused(refused, approval, visible=True)
         decision = Decision.objects.create(
             request=approval,
             outcome=outcome,
@@ -220,7 +244,7 @@ def decide(approval_id, user, outcome: str, comment: str, *, via: dict | None = 
             decided_at=timezone.now(),
         )
         given = approval.approvals_given  # a fresh query (no prefetch here): counts this one
-        final = outcome == Outcome.REJECTED or given >= approval.required_approvals
+        final = outcome in CLOSING_OUTCOMES or given >= approval.required_approvals
         _audit_decision(approval, decision, given, final, via)
         if final:
             _close(approval, decision)

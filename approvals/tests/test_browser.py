@@ -451,6 +451,51 @@ def test_a_rejection_needs_a_comment_and_goes_through_the_confirmation(
     assert api_state(live, created["id"])["status"] == "rejected"
 
 
+def test_a_manager_sends_a_request_back_and_its_next_round_shows_the_first(
+    page, live, register_live, manager, receiver
+):
+    plain = register_live(title="Printer toner")
+    signed_in(page, live, manager)
+    page.goto(plain["url"])
+    expect(page.get_by_role("button", name="Reject", exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name="Send back")).to_have_count(0)
+
+    created = register_live(external_id="EXP-210", allow_changes_requested=True)
+    page.goto(created["url"])
+    page.get_by_role("button", name="Send back").click()
+    expect(page.get_by_role("alert")).to_contain_text("a comment is required to send it back")
+    assert_accessible(page, "a request's page refusing a send back without a comment")
+
+    page.get_by_label("Comment").fill("Split the hotel from the flights.")
+    page.get_by_role("button", name="Send back").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Send back “Team offsite in Lisbon”?")
+    assert_accessible(page, "the confirmation of a send back")
+    page.get_by_role("button", name="Yes, send it back for changes").click()
+
+    expect(page.get_by_role("status")).to_contain_text("You sent back “Team offsite in Lisbon”.")
+    assert_callback(
+        receiver.received[0],
+        created["id"],
+        "changes_requested",
+        "Split the hotel from the flights.",
+    )
+    assert api_state(live, created["id"])["status"] == "changes_requested"
+
+    # The workflow registers the corrected report as a new round.
+    second = register_live(external_id="EXP-210", allow_changes_requested=True)
+    page.goto(second["url"])
+    rounds = page.locator("#rounds")
+    expect(rounds).to_contain_text("Split the hotel from the flights.")
+    expect(rounds).to_contain_text("Sent back by manager@example.com")
+    assert_accessible(page, "a request's second round, showing the first")
+    shot(page, "request-second-round", full_page=True)
+    rounds.get_by_role("link", name=re.compile("^Earlier round")).click()
+    expect(page).to_have_url(created["url"])
+    expect(page.get_by_role("heading", level=1)).to_have_text("Team offsite in Lisbon")
+    page.locator("#rounds").get_by_role("link", name=re.compile("^Later round")).click()
+    expect(page).to_have_url(second["url"])
+
+
 def test_a_manager_approves_two_requests_at_once_and_each_workflow_is_told(
     page, live, register_live, manager, receiver
 ):

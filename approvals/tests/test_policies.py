@@ -338,6 +338,7 @@ SHAPES = [
     "delegated, expired delegation",
     "delegation chain",
     "closed",
+    "sent back",
     "requester under another spelling",
     "assignees under other spellings",
     "delegate is the requester under another spelling",
@@ -385,6 +386,8 @@ def test_the_page_the_inbox_the_mail_and_visibility_agree_for_every_user(
         "delegated, expired delegation": {"anna": ""},
         "delegation chain": {"anna": "", "carl": "anna@example.com"},
         "closed": {},
+        # Sent back by one of two approvers needed: closed at once, nobody decides any more.
+        "sent back": {},
         "requester under another spelling": {
             **{"anna": "", "ben": "", "carl": "", "dora": "", "fiona": "", "felix": ""},
             "zed": "",
@@ -489,6 +492,7 @@ def _registered_in_shape(shape, register, make_user):
         "delegated, expired delegation": {"assignees": ["anna@example.com"]},
         "delegation chain": {"assignees": ["anna@example.com"]},
         "closed": {},
+        "sent back": {"allow_changes_requested": True, "required_approvals": 2},
         "requester under another spelling": {"requester_email": '"Alice+Trip"@ｅxample.com'},
         "assignees under other spellings": {
             "assignees": ['"Anna"@EXAMPLE.com', "ben+x@example.com", "zed@example.com"],
@@ -524,6 +528,8 @@ def _registered_in_shape(shape, register, make_user):
         delegation("carl", "dora")
     if shape == "closed":
         services.decide(request_id, user("anna"), "rejected", "no")
+    if shape == "sent back":
+        services.decide(request_id, user("anna"), "changes_requested", "Fix the dates.")
     return request_id
 
 

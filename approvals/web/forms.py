@@ -30,7 +30,8 @@ def characters(problem):
 
 
 class DecisionForm(forms.Form):
-    """Approve or reject, with a comment that a rejection requires."""
+    """Approve, reject or send back, with a comment that a rejection or a send back requires
+    (whether this request may be sent back is `services.outcome_problem`'s to say)."""
 
     outcome = forms.ChoiceField(choices=Outcome.choices)
     comment = forms.CharField(
@@ -39,7 +40,7 @@ class DecisionForm(forms.Form):
         max_length=MAX_COMMENT,
         validators=[characters(text.multi_line_problem)],
         widget=forms.Textarea(attrs={"rows": 4}),
-        help_text="Required when you reject; the workflow receives it.",
+        help_text="Required when you reject or send back; the workflow receives it.",
     )
 
     confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
@@ -104,10 +105,14 @@ class InboxForm(forms.Form):
         )
 
 
+# Bulk decisions approve or reject: a send back says what to change in each request on its own.
+BULK_OUTCOMES = [(Outcome.APPROVED, "Approve"), (Outcome.REJECTED, "Reject")]
+
+
 class BulkDecisionForm(forms.Form):
     """Several waiting requests decided at once, each on its own."""
 
-    outcome = forms.ChoiceField(choices=Outcome.choices)
+    outcome = forms.ChoiceField(choices=BULK_OUTCOMES)
     selected = forms.TypedMultipleChoiceField(coerce=uuid.UUID, choices=[], required=True)
     comment = forms.CharField(
         label="Comment for all selected",

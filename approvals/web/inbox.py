@@ -16,7 +16,13 @@ from approvals.models import ApprovalRequest, Status, expired_q, open_q, overdue
 
 PAGE_SIZE = 25
 COUNT_CAP = 1000
-CLOSED = [Status.APPROVED, Status.REJECTED, Status.CANCELLED, Status.EXPIRED]
+CLOSED = [
+    Status.APPROVED,
+    Status.REJECTED,
+    Status.CHANGES_REQUESTED,
+    Status.CANCELLED,
+    Status.EXPIRED,
+]
 
 TABS = {
     "waiting": "Waiting for me",

@@ -106,6 +106,7 @@ def _render_detail(request, approval, *, form=None, status=200, capacity=None):
             "deciders": permissions.deciders(approval),
             "assigned_to": approval.named(Assignee.Role.ASSIGNEE),
             "escalate_to": approval.named(Assignee.Role.ESCALATION),
+            "rounds": permissions.visible_rounds(request.user, approval),
         },
         status=status,
     )
@@ -138,13 +139,19 @@ def details_json(request, approval_id):
 @login_required
 @require_POST
 def decide(request, approval_id):
-    """Approve or reject: first a confirmation naming the request and amount, then the decision."""
+    """Approve, reject or send back: first a confirmation naming the request and amount, then
+    the decision."""
     approval = _visible_approval(request.user, approval_id)
     form = DecisionForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Your decision was not recorded: see below.")
         return _render_detail(request, approval, form=form, status=400)
     outcome, comment = form.cleaned_data["outcome"], form.cleaned_data["comment"]
+    problem = services.outcome_problem(approval, outcome)
+    if problem:
+        # A send back on a request that does not allow it: its page shows no such button.
+        messages.error(request, f"Your decision was not recorded: {problem}")
+        return _render_detail(request, approval, form=form, status=400)
     if not form.cleaned_data["confirmed"]:
         return _confirm(request, approval, outcome, comment)
     try:
@@ -199,7 +206,7 @@ def _decided(request, decided: services.Decided):
     """Say what was decided and what the workflow heard, then open the next waiting request."""
     decision, approval = decided.decision, decided.approval
     behalf = f" on behalf of {decision.on_behalf_of}" if decision.on_behalf_of else ""
-    messages.success(request, f"You {decision.outcome} “{approval.title}”{behalf}.")
+    messages.success(request, f"You {decision.outcome_done} “{approval.title}”{behalf}.")
     if approval.status == Status.PENDING:
         # One approval of several: nothing is sent until the outcome is final.
         messages.info(
