@@ -39,14 +39,18 @@ Callers import this package and use the names below; the modules are its inside.
 
 from approvals.permissions.capacity import (
     Capacity,
+    HandingOn,
     closed_message,
     decider_capacity,
     decision_refusal,
+    new_decider,
+    reassign_capacity,
     standing_refusal,
 )
 from approvals.permissions.people import (
     AUDIT_PERMISSION,
     DECIDE_PERMISSION,
+    REASSIGN_PERMISSION,
     group_names,
     is_auditor,
     may_approve_at_all,
@@ -67,8 +71,10 @@ from approvals.permissions.queries import (
 __all__ = [
     "AUDIT_PERMISSION",
     "DECIDE_PERMISSION",
+    "REASSIGN_PERMISSION",
     "Capacity",
     "Decider",
+    "HandingOn",
     "accounts_with_email",
     "can_see",
     "closed_message",
@@ -79,7 +85,9 @@ __all__ = [
     "is_auditor",
     "may_approve_at_all",
     "may_use_admin",
+    "new_decider",
     "possible_decider_count",
+    "reassign_capacity",
     "requests_awaiting",
     "requests_of_caller",
     "requests_visible",
