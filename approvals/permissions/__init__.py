@@ -14,6 +14,11 @@ address decides), have not had their say on it yet, and either
   decides on that person's behalf; the delegator must still be allowed to decide it themselves,
   the delegate must not be its requester, and delegations do not chain.
 
+A person who handed a request on to someone else (`services.reassign`) may no longer decide it,
+however else it names them; the one they handed it to is named by an assignee row of their own.
+Request administrators (`approvals.reassign_approvalrequest`) may hand on any open request that
+is not their own, and see every open request (`capacity.reassign_capacity`).
+
 "Having had their say" counts both names of a decision: a person who decided, for themselves or
 for someone else, and a person someone decided for, have each had theirs. So N approvals always
 come from N different people.

@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from approvals import permissions, services
+from approvals.identity import tokens
 from approvals.models import ApprovalRequest, Assignee, AuditEvent, Delegation
 from approvals.tests.conftest import decide_page, waiting_ids
 
@@ -273,3 +274,36 @@ def test_the_new_person_is_e_mailed_once_by_send_notifications(
     assert notified.payload == {"recipients": ["ben@example.com"], "purpose": "reassigned"}
     call_command("send_notifications", stdout=io.StringIO())
     assert len(mailoutbox) == 1
+
+
+def test_the_api_follows_a_reassignment(client, people, register):
+    request_id = register(assignees=["anna@example.com"])["id"]
+    anna = tokens.issue(people["anna"], "script").secret
+    ben = tokens.issue(people["ben"], "script").secret
+    hand_on(client, people["anna"], request_id, "ben@example.com")
+    client.logout()
+
+    def awaiting(secret):
+        answer = client.get("/api/approvals?awaiting=me", headers=bearer(secret))
+        return [state["id"] for state in answer.json()["results"]]
+
+    assert awaiting(anna) == []
+    assert awaiting(ben) == [request_id]
+    refused = client.post(
+        f"/api/approvals/{request_id}/decision",
+        {"decision": "approved", "comment": ""},
+        content_type="application/json",
+        headers=bearer(anna),
+    )
+    assert refused.status_code == 403
+    decided = client.post(
+        f"/api/approvals/{request_id}/decision",
+        {"decision": "approved", "comment": ""},
+        content_type="application/json",
+        headers=bearer(ben),
+    )
+    assert decided.status_code == 200
+
+
+def bearer(secret: str) -> dict:
+    return {"Authorization": f"Bearer {secret}"}
