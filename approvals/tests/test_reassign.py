@@ -289,20 +289,17 @@ def test_the_api_follows_a_reassignment(client, people, register):
 
     assert awaiting(anna) == []
     assert awaiting(ben) == [request_id]
-    refused = client.post(
-        f"/api/approvals/{request_id}/decision",
-        {"decision": "approved", "comment": ""},
-        content_type="application/json",
-        headers=bearer(anna),
-    )
-    assert refused.status_code == 403
-    decided = client.post(
-        f"/api/approvals/{request_id}/decision",
-        {"decision": "approved", "comment": ""},
-        content_type="application/json",
-        headers=bearer(ben),
-    )
-    assert decided.status_code == 200
+
+    def approve(secret):
+        return client.post(
+            f"/api/approvals/{request_id}/decision",
+            {"decision": "approved", "comment": ""},
+            content_type="application/json",
+            headers=bearer(secret),
+        )
+
+    assert approve(anna).status_code == 403
+    assert approve(ben).status_code == 200
 
 
 def bearer(secret: str) -> dict:
