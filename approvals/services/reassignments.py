@@ -50,7 +50,9 @@ def reassign(approval_id, user, to_address: str, note: str = "") -> Reassigned:
             raise ReassignRefused(refusal)
         by, to = permissions.user_email(user), permissions.user_email(account)
         now = timezone.now()
+        could_before = _could_approve(approval)
         _move_place(approval, by, to, now, in_place=handing.in_place, note=note)
+        _refuse_if_stranded(approval, could_before, to)
         payload = {"from": by, "to": to, "note": note}
         if not handing.in_place:
             payload["as"] = "request administrator"
@@ -65,6 +67,25 @@ def reassign(approval_id, user, to_address: str, note: str = "") -> Reassigned:
         extra={"json_fields": {"request_id": str(approval.pk), "from": by, "to": to}},
     )
     return Reassigned(approval, to)
+
+
+def _could_approve(approval: ApprovalRequest) -> int:
+    """How many people may approve `approval` now as themselves (delegates decide for one of
+    them, so they add no say)."""
+    return sum(not d.on_behalf_of for d in permissions.deciders(approval))
+
+
+def _refuse_if_stranded(approval: ApprovalRequest, could_before: int, to: str) -> None:
+    """Refuse (rolling the move back) a reassignment that leaves fewer people who could approve
+    than the approvals still missing, when there were more before: with several approvals, the
+    new person as the one named decider could strand the request."""
+    missing = approval.approvals_missing
+    could = _could_approve(approval)
+    if could < missing and could < could_before:
+        raise ReassignRefused(
+            f"Handing it to {to} would leave {could} person(s) who could approve it, and it "
+            f"still needs {missing} approval(s)."
+        )
 
 
 def _move_place(

@@ -304,3 +304,17 @@ def test_the_api_follows_a_reassignment(client, people, register):
 
 def bearer(secret: str) -> dict:
     return {"Authorization": f"Bearer {secret}"}
+
+
+def test_a_reassignment_that_would_strand_a_request_needing_two_approvals_is_refused(
+    client, people, register
+):
+    request_id = register(required_approvals=2)["id"]  # names nobody: anna, ben, carl may
+    before = list(Assignee.objects.filter(request_id=request_id).values())
+
+    response = hand_on(client, people["anna"], request_id, "ben@example.com")
+
+    assert response.status_code == 400
+    assert "would leave 1 person(s) who could approve it" in field_error(response)
+    assert list(Assignee.objects.filter(request_id=request_id).values()) == before
+    assert not AuditEvent.objects.filter(request_id=request_id, kind="reassigned").exists()
