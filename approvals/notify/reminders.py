@@ -241,10 +241,13 @@ def tell_handed(row_id) -> bool:
         row = Assignee.objects.filter(pk=row_id, notice_due_at__lte=timezone.now()).first()
         if row is None:
             return False
-        locked = ApprovalRequest.objects.select_for_update(skip_locked=True).filter(
-            pk=row.request_id
+        locked = (
+            ApprovalRequest.objects.select_for_update(skip_locked=True)
+            .filter(pk=row.request_id)
+            .values_list("pk", flat=True)
+            .first()
         )
-        if not locked.exists():
+        if locked is None:
             return False  # another pass holds it
         row = Assignee.objects.filter(pk=row_id, notice_due_at__isnull=False).first()
         if row is None:
