@@ -3,7 +3,8 @@
 The page, the form handler and `services.decide` (under the row lock) ask here. The verdict is
 `rules.standings`, the same rules the inbox query is built from (`queries.requests_awaiting`);
 this module adds only the words, checking the parts of those rules one by one, in the order a
-person is told why not.
+person is told why not. Handing a request on (`reassign_capacity`, `new_decider`) is asked here
+too, from the same rules.
 """
 
 from dataclasses import dataclass
