@@ -53,7 +53,7 @@ class ReadOnlyInline(ReadOnly, admin.TabularInline):
 
 class AssigneeInline(ReadOnlyInline):
     model = Assignee
-    fields = ["role", "email", "group"]
+    fields = ["role", "email", "group", "handed_by", "handed_note"]
     readonly_fields = fields
 
 

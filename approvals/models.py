@@ -21,7 +21,7 @@ MAX_CALLBACK_URL = 2000
 MAX_EXTERNAL_ID = 200
 MAX_EMAIL = emails.MAX_LENGTH  # RFC 5321's limit on a forward path: every e-mail column
 MAX_GROUP_NAME = 150  # django.contrib.auth's Group.name
-MAX_NOTE = 200  # a delegation's note
+MAX_NOTE = 200  # a delegation's note, a reassignment's
 MAX_COMMENT = 5000  # a decision's comment (a text column: the forms and the API keep to it)
 AMOUNT_MAX_DIGITS = 18
 AMOUNT_DECIMAL_PLACES = 3
@@ -255,6 +255,7 @@ class ApprovalRequest(models.Model):
         permissions = [
             ("decide_approvalrequest", "Can decide approval requests"),
             ("retry_callback_approvalrequest", "Can retry failed callbacks"),
+            ("reassign_approvalrequest", "Can reassign any open approval request"),
         ]
         indexes = [
             # The inbox: pending requests by age, by time left, by amount; decided ones by when.
@@ -387,11 +388,20 @@ class Assignee(models.Model):
     decide it. Escalation targets (role "escalation") may decide too once the request's
     `escalates_at` has passed. Groups are kept by name, so a deleted or renamed group lets nobody
     decide rather than everybody.
+
+    A reassignment (`services.reassign`) keeps the rows and changes their roles: the person who
+    handed the request on gets a "handed on" row (their assignee row, or a new one), which the
+    rules read as "may no longer decide"; the group rows it named are "superseded" when the new
+    person takes a group member's place (or the place of anyone, for a request that named
+    nobody); the new person gets an assignee row with `handed_by` set, and `notice_due_at` until
+    `send_notifications` has told them.
     """
 
     class Role(models.TextChoices):
         ASSIGNEE = "assignee", "Assignee"
         ESCALATION = "escalation", "Escalation"
+        HANDED_ON = "handed_on", "Handed on"
+        SUPERSEDED = "superseded", "Superseded"
 
     request = models.ForeignKey(ApprovalRequest, on_delete=models.CASCADE, related_name="assignees")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.ASSIGNEE)
@@ -405,6 +415,17 @@ class Assignee(models.Model):
     )
     group = models.CharField(
         max_length=MAX_GROUP_NAME, blank=True, help_text="A Django group's name."
+    )
+    handed_by = models.CharField(
+        max_length=MAX_EMAIL,
+        blank=True,
+        help_text="Who handed the request to this person (a reassignment); empty otherwise.",
+    )
+    handed_note = models.CharField(
+        max_length=MAX_NOTE, blank=True, help_text="Why it was handed to them (optional)."
+    )
+    notice_due_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the person handed the request is to be e-mailed."
     )
 
     class Meta:
@@ -426,6 +447,12 @@ class Assignee(models.Model):
         indexes = [
             models.Index(fields=["email_key", "request"], name="assignee_email_key"),
             models.Index(fields=["group", "request"], name="assignee_group"),
+            # The reassignment notices that are due (`notify.reminders.tell_handed_due`).
+            models.Index(
+                fields=["notice_due_at"],
+                name="assignee_notice_due",
+                condition=models.Q(notice_due_at__isnull=False),
+            ),
         ]
 
     def __str__(self):
@@ -551,6 +578,7 @@ class AuditEvent(models.Model):
         NOTIFY_FAILED = "notify_failed", "E-mail to deciders failed"
         REMINDED = "reminded", "Deciders reminded"
         ESCALATED = "escalated", "Escalated"
+        REASSIGNED = "reassigned", "Reassigned"
 
     request = models.ForeignKey(
         ApprovalRequest, on_delete=models.PROTECT, related_name="audit_events"

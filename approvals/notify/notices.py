@@ -40,6 +40,7 @@ class Purpose(StrEnum):
     NEW = "new"  # just registered: to everyone who may decide it
     REMINDER = "reminder"  # still waiting: to everyone who may decide it now
     ESCALATION = "escalation"  # escalated: to the escalation targets, who may now decide too
+    REASSIGNED = "reassigned"  # handed to someone: to that person (`services.reassign`)
 
 
 # What the audit log calls a successful sending, per purpose.
@@ -47,16 +48,20 @@ SENT_KIND = {
     Purpose.NEW: AuditEvent.Kind.NOTIFIED,
     Purpose.REMINDER: AuditEvent.Kind.REMINDED,
     Purpose.ESCALATION: AuditEvent.Kind.NOTIFIED,
+    Purpose.REASSIGNED: AuditEvent.Kind.NOTIFIED,
 }
 SENT_LOG = {
     Purpose.NEW: "E-mailed request %s to %d possible decider(s)",
     Purpose.REMINDER: "E-mailed a reminder of request %s to %d possible decider(s)",
     Purpose.ESCALATION: "E-mailed the escalation of request %s to %d escalation target(s)",
+    Purpose.REASSIGNED: "E-mailed request %s to the %d person it was handed to",
 }
 NOBODY_LOG = {
     Purpose.NEW: "Nobody may decide request %s, so nobody was e-mailed",
     Purpose.REMINDER: "Nobody may decide request %s, so nobody was reminded",
     Purpose.ESCALATION: "Nobody named by the escalation of request %s may decide it, so nobody "
+    "was told",
+    Purpose.REASSIGNED: "The person request %s was handed to may not decide it now, so nobody "
     "was told",
 }
 
@@ -69,13 +74,19 @@ class Notified:
     failed: int = 0
 
 
-def notify(request_id: uuid.UUID, purpose: Purpose, payload: dict | None = None) -> Notified:
+def notify(
+    request_id: uuid.UUID,
+    purpose: Purpose,
+    payload: dict | None = None,
+    handed: Assignee | None = None,
+) -> Notified:
     """E-mail the people `purpose` concerns; record who got it and what failed.
 
     Runs after the transaction that made the occasion commits (`notify.reminders`), and reads
     the request afresh: one decided or closed meanwhile is mailed to nobody. `payload` adds
-    fields to the audit events (a reminder's `point_at`). A failure to send is logged and
-    recorded, never raised.
+    fields to the audit events (a reminder's `point_at`). `handed` is the row of the person a
+    reassignment named (`Purpose.REASSIGNED`): only they are told, if they may decide it. A
+    failure to send is logged and recorded, never raised.
     """
     purpose = Purpose(purpose)
     approval = (
@@ -87,11 +98,13 @@ def notify(request_id: uuid.UUID, purpose: Purpose, payload: dict | None = None)
         return Notified()
     role = Assignee.Role.ESCALATION if purpose == Purpose.ESCALATION else None
     people = permissions.deciders(approval, role=role)
+    if handed is not None:
+        people = [p for p in people if permissions.user_email(p.user) == handed.email_key]
     log_fields = {"request_id": str(approval.pk), "purpose": purpose.value}
     if not people:
         logger.warning(NOBODY_LOG[purpose], approval.pk, extra={"json_fields": log_fields})
         return Notified()
-    sent, errors = _send_each(approval, people, purpose)
+    sent, errors = _send_each(approval, people, purpose, handed)
     extra = {"purpose": purpose.value, **(payload or {})}
     now = timezone.now()
     if sent:
@@ -101,7 +114,7 @@ def notify(request_id: uuid.UUID, purpose: Purpose, payload: dict | None = None)
     return Notified(sent=len(sent), failed=len(errors))
 
 
-def _send_each(approval: ApprovalRequest, people, purpose: Purpose):
+def _send_each(approval: ApprovalRequest, people, purpose: Purpose, handed=None):
     """One mail to each person over one connection: (the addresses sent to, {address: error})."""
     tokens: list[str] = []  # kept out of any error text that is logged or recorded
     errors: dict[str, str] = {}
@@ -111,7 +124,7 @@ def _send_each(approval: ApprovalRequest, people, purpose: Purpose):
             for person in people:
                 address = person.email.strip()
                 try:
-                    _message(approval, person, purpose, connection, tokens).send()
+                    _message(approval, person, purpose, connection, tokens, handed).send()
                 except Exception as exc:  # noqa: BLE001 - any mail failure is recorded, not raised
                     errors[address] = _describe(exc, tokens)
                 else:
@@ -166,7 +179,9 @@ def _record_failed(
     )
 
 
-def _message(approval: ApprovalRequest, decider, purpose: Purpose, connection, tokens: list[str]):
+def _message(
+    approval: ApprovalRequest, decider, purpose: Purpose, connection, tokens: list[str], handed
+):
     person = decider.user
     approve = links.decision_token(approval, person, Outcome.APPROVED)
     reject = links.decision_token(approval, person, Outcome.REJECTED)
@@ -179,6 +194,7 @@ def _message(approval: ApprovalRequest, decider, purpose: Purpose, connection, t
         "approve_url": links.link(approval, approve),
         "reject_url": links.link(approval, reject),
         "page_url": wire.page_url(approval),
+        "handed": handed,
     }
     # One line, whatever the title holds: mail headers cannot carry line breaks.
     subject = " ".join(render_to_string("approvals/email/request_subject.txt", context).split())

@@ -220,3 +220,48 @@ def escalate(request_id) -> bool:
         extra={"json_fields": {"request_id": str(approval.pk)}},
     )
     return True
+
+
+def tell_handed_due(limit: int = 500) -> int:
+    """Tell the people requests were handed to (`services.reassign`) whose notice is due;
+    return how many were taken."""
+    due = (
+        Assignee.objects.filter(notice_due_at__lte=timezone.now())
+        .order_by("notice_due_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return sum(tell_handed(row_id) for row_id in list(due))
+
+
+def tell_handed(row_id) -> bool:
+    """Take one due reassignment notice and, once that is committed, e-mail the person the
+    request was handed to (only while it is open and theirs to decide); return whether this
+    call took it. Locked on the request like `remind`, so two passes never send it twice."""
+    with transaction.atomic():
+        row = Assignee.objects.filter(pk=row_id, notice_due_at__lte=timezone.now()).first()
+        if row is None:
+            return False
+        locked = (
+            ApprovalRequest.objects.select_for_update(skip_locked=True)
+            .filter(pk=row.request_id)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if locked is None:
+            return False  # another pass holds it
+        row = Assignee.objects.filter(pk=row_id, notice_due_at__isnull=False).first()
+        if row is None:
+            return False  # taken by another pass meanwhile
+        Assignee.objects.filter(pk=row_id).update(notice_due_at=None)
+        transaction.on_commit(lambda: _tell(row), robust=True)
+    return True
+
+
+def _tell(row: Assignee) -> None:
+    """E-mail the person `row` names; when it could not be sent, due again later."""
+    result = notices.notify(row.request_id, notices.Purpose.REASSIGNED, handed=row)
+    if result.failed and not result.sent:
+        retry_at = timezone.now() + MAIL_RETRY_DELAY
+        Assignee.objects.filter(pk=row.pk, notice_due_at__isnull=True).update(
+            notice_due_at=retry_at
+        )

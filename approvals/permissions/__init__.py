@@ -14,6 +14,11 @@ address decides), have not had their say on it yet, and either
   decides on that person's behalf; the delegator must still be allowed to decide it themselves,
   the delegate must not be its requester, and delegations do not chain.
 
+A person who handed a request on to someone else (`services.reassign`) may no longer decide it,
+however else it names them; the one they handed it to is named by an assignee row of their own.
+Request administrators (`approvals.reassign_approvalrequest`) may hand on any open request that
+is not their own, and see every open request (`capacity.reassign_capacity`).
+
 "Having had their say" counts both names of a decision: a person who decided, for themselves or
 for someone else, and a person someone decided for, have each had theirs. So N approvals always
 come from N different people.
@@ -39,14 +44,18 @@ Callers import this package and use the names below; the modules are its inside.
 
 from approvals.permissions.capacity import (
     Capacity,
+    HandingOn,
     closed_message,
     decider_capacity,
     decision_refusal,
+    new_decider,
+    reassign_capacity,
     standing_refusal,
 )
 from approvals.permissions.people import (
     AUDIT_PERMISSION,
     DECIDE_PERMISSION,
+    REASSIGN_PERMISSION,
     group_names,
     is_auditor,
     may_approve_at_all,
@@ -69,8 +78,10 @@ from approvals.permissions.queries import (
 __all__ = [
     "AUDIT_PERMISSION",
     "DECIDE_PERMISSION",
+    "REASSIGN_PERMISSION",
     "Capacity",
     "Decider",
+    "HandingOn",
     "accounts_with_email",
     "can_see",
     "closed_message",
@@ -81,7 +92,9 @@ __all__ = [
     "is_auditor",
     "may_approve_at_all",
     "may_use_admin",
+    "new_decider",
     "possible_decider_count",
+    "reassign_capacity",
     "requests_awaiting",
     "requests_of_caller",
     "requests_visible",

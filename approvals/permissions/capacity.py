@@ -3,14 +3,24 @@
 The page, the form handler and `services.decide` (under the row lock) ask here. The verdict is
 `rules.standings`, the same rules the inbox query is built from (`queries.requests_awaiting`);
 this module adds only the words, checking the parts of those rules one by one, in the order a
-person is told why not.
+person is told why not. Handing a request on (`reassign_capacity`, `new_decider`) is asked here
+too, from the same rules.
 """
 
 from dataclasses import dataclass
 
+from approvals import emails
 from approvals.models import ApprovalRequest, Decision, Status
 from approvals.permissions import rules
-from approvals.permissions.people import Person, delegators_of, signed_in
+from approvals.permissions.people import (
+    DECIDE_PERMISSION,
+    REASSIGN_PERMISSION,
+    Person,
+    delegators_of,
+    signed_in,
+    user_email,
+)
+from approvals.permissions.queries import accounts_with_email
 from approvals.permissions.rules import Facts
 
 
@@ -27,6 +37,7 @@ class Capacity:
 
 
 NAMES_OTHERS = "This request is assigned to other people."
+HANDED_ON = "You handed this request on to someone else, so it is no longer yours to decide."
 
 
 def decider_capacity(user, approval: ApprovalRequest) -> Capacity:
@@ -42,6 +53,8 @@ def decider_capacity(user, approval: ApprovalRequest) -> Capacity:
     for delegator, rule in rules.standings(person, delegators_of(person)):
         if rule.holds(facts):
             return Capacity(None, on_behalf_of=delegator.email if delegator else "")
+    if rules.handed_on(person).holds(facts):
+        return Capacity(HANDED_ON)
     return Capacity(NAMES_OTHERS)
 
 
@@ -85,6 +98,62 @@ def _person_refusal(user, approval: ApprovalRequest) -> tuple[str | None, Person
     if not person.approver:
         return "You do not have permission to decide approval requests.", person, facts
     return None, person, facts
+
+
+@dataclass(frozen=True)
+class HandingOn:
+    """Whether a person may hand a request on to another approver (`services.reassign`), and
+    in which capacity: `refusal` says why not; `in_place` is True when they hand on their own
+    place as a decider, False when they reassign it as a request administrator."""
+
+    refusal: str | None
+    in_place: bool = False
+
+
+def reassign_capacity(user, approval: ApprovalRequest) -> HandingOn:
+    """May `user` hand `approval` on now? Whoever may decide it as themselves may (their place
+    goes to the new person); a request administrator (`people.REASSIGN_PERMISSION`) may hand on
+    any open request that is not their own. A delegate may not: the place is their delegator's."""
+    capacity = decider_capacity(user, approval)
+    if capacity.refusal is None and not capacity.on_behalf_of:
+        return HandingOn(None, in_place=True)
+    if not approval.is_open:
+        return HandingOn(capacity.refusal)
+    if signed_in(user) and user.has_perm(REASSIGN_PERMISSION):
+        _refusal, person, facts = _person_refusal(user, approval)
+        if facts is not None and not rules.asked_by(person).holds(facts):
+            return HandingOn(None)
+    if capacity.on_behalf_of:
+        return HandingOn(
+            f"You decide this request for {capacity.on_behalf_of}; only they can hand it on."
+        )
+    return HandingOn(capacity.refusal)
+
+
+def new_decider(address: str, user, approval: ApprovalRequest) -> tuple[str | None, object]:
+    """The account `user` may hand `approval` to at `address`, or why not: (refusal, account).
+
+    The new person is an active account with that mailbox (`emails.canonical`), holds the
+    decide permission, is neither `user` nor the requester, and has not had their say on it."""
+    try:
+        mailbox = emails.canonical(address)
+    except emails.InvalidAddress:
+        return "Enter the e-mail address of the person to hand it to.", None
+    if mailbox == user_email(user):
+        return "That is you: enter someone else's e-mail address.", None
+    accounts = accounts_with_email(mailbox)
+    if not accounts:
+        return f"Nobody with an active account has the e-mail address {address}.", None
+    approvers = [account for account in accounts if account.has_perm(DECIDE_PERMISSION)]
+    if not approvers:
+        return f"{address} may not decide approval requests (no decide permission).", None
+    account = approvers[0]
+    person, facts = Person.of(account), Facts.of(approval)
+    if rules.asked_by(person).holds(facts):
+        return f"{address} asked for this approval, so they cannot decide it.", None
+    if rules.had_say(person).holds(facts):
+        return f"{address} has already had their say on this request.", None
+    return None, account
 
 
 def decision_refusal(user, approval: ApprovalRequest) -> str | None:

@@ -16,6 +16,8 @@ from approvals.models import Delegation, active_delegation_q
 
 DECIDE_PERMISSION = "approvals.decide_approvalrequest"
 AUDIT_PERMISSION = "approvals.view_auditevent"
+# Hand any open request to another approver, named or not (a request administrator).
+REASSIGN_PERMISSION = "approvals.reassign_approvalrequest"
 
 
 def user_email(user) -> str:

@@ -18,6 +18,7 @@ from approvals.models import ApprovalRequest, Assignee, open_q
 from approvals.permissions import rules
 from approvals.permissions.people import (
     DECIDE_PERMISSION,
+    REASSIGN_PERMISSION,
     Person,
     delegations_in_force,
     delegators_of,
@@ -51,15 +52,17 @@ def requests_awaiting(user) -> QuerySet[ApprovalRequest]:
 def requests_visible(user) -> QuerySet[ApprovalRequest]:
     """Every request `user` may open, open or closed: auditors see all; others see what they
     asked for, what they may decide or could have decided (named, or standing in for someone
-    named), and what they decided (`rules.sees`)."""
+    named), and what they decided (`rules.sees`); request administrators also every open
+    request, which they may hand on."""
     if not signed_in(user):
         return ApprovalRequest.objects.none()
     if is_auditor(user):
         return ApprovalRequest.objects.all()
     person = Person.of(user)
-    if not person.email:
-        return ApprovalRequest.objects.none()
-    return ApprovalRequest.objects.filter(rules.sees(person, delegators_of(person)).q)
+    visible = rules.sees(person, delegators_of(person)).q if person.email else Q(pk__in=[])
+    if user.has_perm(REASSIGN_PERMISSION):
+        visible |= open_q()  # a request administrator may hand on any open request
+    return ApprovalRequest.objects.filter(visible)
 
 
 def can_see(user, approval: ApprovalRequest) -> bool:

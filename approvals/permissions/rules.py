@@ -136,6 +136,20 @@ def names(role: str, person: Person) -> Rule:
     )
 
 
+def handed_on(person: Person) -> Rule:
+    """Reassigned away: the person handed it on to someone else (a "handed on" row with their
+    mailbox, `services.reassign`), so they may no longer decide it, however else it names them."""
+    email = person.email
+    if not email:
+        return NEVER
+    return Rule(
+        lambda: Q(Exists(_rows(Assignee.Role.HANDED_ON).filter(email_key=email))),
+        lambda facts: any(
+            a.role == Assignee.Role.HANDED_ON and a.email_key == email for a in facts.assignees
+        ),
+    )
+
+
 def escalated() -> Rule:
     """Its escalation time has passed (`ApprovalRequest.is_escalated`), told or not yet."""
     return Rule(lambda: Q(escalates_at__lte=timezone.now()), lambda facts: facts.escalated)
@@ -173,7 +187,8 @@ def had_say(person: Person) -> Rule:
 
 def named(person: Person, *, newly_by_escalation: bool = False) -> Rule:
     """Named decider: it names no assignees, or names the person or one of their groups among
-    them, or, once its escalation time has passed, among its escalation targets.
+    them, or, once its escalation time has passed, among its escalation targets; and they have
+    not handed it on (a reassignment: the new person is named by an assignee row of their own).
 
     With `newly_by_escalation`, only those the escalation adds: named by the escalation targets
     and not already by the assignees (whom to tell when it escalates).
@@ -181,8 +196,8 @@ def named(person: Person, *, newly_by_escalation: bool = False) -> Rule:
     by_assignees = names_nobody() | names(Assignee.Role.ASSIGNEE, person)
     by_escalation = escalated() & names(Assignee.Role.ESCALATION, person)
     if newly_by_escalation:
-        return ~by_assignees & by_escalation
-    return by_assignees | by_escalation
+        return ~by_assignees & by_escalation & ~handed_on(person)
+    return (by_assignees | by_escalation) & ~handed_on(person)
 
 
 def free_to_decide(person: Person) -> Rule:
@@ -223,6 +238,7 @@ def standings(person: Person, delegators: list[Person]) -> list[tuple[Person | N
 
 def sees(person: Person, delegators: list[Person]) -> Rule:
     """Visibility, beyond auditors (`queries.requests_visible`): they asked for it, had their
-    say on it, or it is in line for them, as themselves or standing in for someone."""
+    say on it, handed it on, or it is in line for them, as themselves or standing in for
+    someone."""
     in_line_for_them = any_of(in_line(person, d) for d in [None, *delegators])
-    return asked_by(person) | had_say(person) | in_line_for_them
+    return asked_by(person) | had_say(person) | handed_on(person) | in_line_for_them

@@ -1,4 +1,4 @@
-"""Every change of state: approvals (register, decide, cancel, expire) and delegations.
+"""Every change of state: approvals (register, decide, cancel, expire, reassign) and delegations.
 
 Callers use the names below (`services.decide(...)`); each lives in one module of this package.
 """
@@ -26,6 +26,7 @@ from approvals.services.delegations import (
     end_delegation,
     was_withdrawn,
 )
+from approvals.services.reassignments import Reassigned, ReassignRefused, reassign
 
 __all__ = [
     "DELEGATION_MAX_REACH",
@@ -34,6 +35,8 @@ __all__ = [
     "Decided",
     "DecisionRefused",
     "DelegationRefused",
+    "ReassignRefused",
+    "Reassigned",
     "Registered",
     "cancel",
     "comment_problem",
@@ -44,6 +47,7 @@ __all__ = [
     "expire_overdue",
     "expire_when_seen",
     "outcome_problem",
+    "reassign",
     "register",
     "retry_callback",
     "was_withdrawn",

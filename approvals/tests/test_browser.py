@@ -978,3 +978,43 @@ def test_a_person_makes_an_api_token_decides_with_it_and_revokes_it(
     assert_on_screen_horizontally(phone.get_by_label("Token", exact=True))
     assert_fits_the_width(phone)
     assert_accessible(phone, "the token page on a phone")
+
+
+def test_an_approver_hands_a_request_to_a_colleague_who_then_decides_it(
+    page, new_page, live, register_live, make_user
+):
+    make_user("alice")
+    make_user("bob")
+    created = register_live(requester_email="dave@example.com", assignees=["alice@example.com"])
+
+    sign_in(page, live, "alice")
+    page.goto(created["url"])
+    expect(page.get_by_role("button", name="Reassign")).to_be_visible()
+
+    # A refusal comes back beside the input.
+    page.get_by_label("Reassign to").fill("Alice@Example.com")
+    page.get_by_role("button", name="Reassign").click()
+    expect(page.get_by_role("alert")).to_have_text(
+        "That is you: enter someone else's e-mail address."
+    )
+    expect(page.get_by_label("Reassign to")).to_have_attribute("aria-invalid", "true")
+    assert_accessible(page, "a request's page refusing a reassignment")
+
+    page.get_by_label("Reassign to").fill("bob@example.com")
+    page.get_by_label("Note").fill("Bob runs the offsite budget this quarter.")
+    page.get_by_role("button", name="Reassign").click()
+    expect(page.get_by_role("status")).to_contain_text("to bob@example.com")
+    expect(page.get_by_text("You handed this request on to someone else")).to_be_visible()
+    expect(page.locator("ol.timeline")).to_contain_text(
+        "Reassigned by alice@example.com to bob@example.com: “Bob runs the offsite budget"
+    )
+    expect(page.get_by_role("button", name="Approve")).to_have_count(0)
+    assert_accessible(page, "a request's page after it was handed on")
+    shot(page, "request-reassigned", full_page=True)
+
+    bob = new_page()
+    sign_in(bob, live, "bob")
+    bob.get_by_role("link", name="Team offsite in Lisbon").click()
+    expect(bob.get_by_role("button", name="Approve")).to_be_visible()
+    expect(bob.get_by_role("button", name="Reassign")).to_be_visible()
+    assert_accessible(bob, "a request's page for the person it was handed to")

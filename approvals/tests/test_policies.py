@@ -5,6 +5,7 @@ import datetime
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from approvals import permissions, services
@@ -342,6 +343,12 @@ SHAPES = [
     "requester under another spelling",
     "assignees under other spellings",
     "delegate is the requester under another spelling",
+    "reassigned by a named person",
+    "reassigned from a request that named nobody",
+    "reassigned by a group member",
+    "reassigned twice, then back",
+    "reassigned by a request administrator",
+    "reassigned to a delegator",
 ]
 
 
@@ -399,6 +406,15 @@ def test_the_page_the_inbox_the_mail_and_visibility_agree_for_every_user(
             "dora": "",
             "zed": "dora@example.com",
         },
+        # anna handed her place to ben; carl, her delegate, no longer decides for her.
+        "reassigned by a named person": {"ben": "", "dora": ""},
+        "reassigned from a request that named nobody": {"ben": ""},
+        # fiona (finance) handed it to dora: the group's place is dora's; anna keeps hers.
+        "reassigned by a group member": {"anna": "", "dora": ""},
+        "reassigned twice, then back": {"anna": "", "carl": "anna@example.com"},
+        "reassigned by a request administrator": {"anna": "", "ben": ""},
+        # carl stands in for ben, who was handed anna's place.
+        "reassigned to a delegator": {"ben": "", "carl": "ben@example.com"},
     }[shape]
     assert may == expected
 
@@ -441,6 +457,7 @@ def _every_rule(person, delegators):
     yield "newly named by escalation", rules.named(person, **escalation)
     yield "asked by", rules.asked_by(person)
     yield "had their say", rules.had_say(person)
+    yield "handed on", rules.handed_on(person)
     yield "free to decide", rules.free_to_decide(person)
     yield "may decide, newly by escalation", rules.may_decide(person, **escalation)
     for delegator, rule in rules.standings(person, delegators):
@@ -503,6 +520,15 @@ def _registered_in_shape(shape, register, make_user):
             "requester_email": "carl+trip@example.com",
             "assignees": ["anna@example.com", "dora@example.com"],
         },
+        "reassigned by a named person": {"assignees": ["anna@example.com", "dora@example.com"]},
+        "reassigned from a request that named nobody": {},
+        "reassigned by a group member": {
+            "assignee_groups": ["finance"],
+            "assignees": ["anna@example.com"],
+        },
+        "reassigned twice, then back": {"assignees": ["anna@example.com"]},
+        "reassigned by a request administrator": {"assignees": ["anna@example.com"]},
+        "reassigned to a delegator": {"assignees": ["anna@example.com"]},
     }[shape]
     created = register(**{"requester_email": "alice@example.com", **fields})
     request_id = created["id"]
@@ -530,7 +556,32 @@ def _registered_in_shape(shape, register, make_user):
         services.decide(request_id, user("anna"), "rejected", "no")
     if shape == "sent back":
         services.decide(request_id, user("anna"), "changes_requested", "Fix the dates.")
+    _reassigned_in_shape(shape, request_id, delegation, make_user)
     return request_id
+
+
+def _reassigned_in_shape(shape, request_id, delegation, make_user):
+    """The reassignments of the "reassigned ..." shapes, through `services.reassign`."""
+    hand = services.reassign
+    if shape == "reassigned by a named person":
+        delegation("anna", "carl")
+        hand(request_id, user("anna"), "ben@example.com")
+    if shape == "reassigned from a request that named nobody":
+        hand(request_id, user("carl"), "ben@example.com", "yours")
+    if shape == "reassigned by a group member":
+        hand(request_id, user("fiona"), "dora@example.com")
+    if shape == "reassigned twice, then back":
+        delegation("anna", "carl")
+        hand(request_id, user("anna"), "ben@example.com")
+        hand(request_id, user("ben"), "dora@example.com")
+        hand(request_id, user("dora"), "anna@example.com")
+    if shape == "reassigned by a request administrator":
+        admin = make_user("rita", approver=False)
+        admin.user_permissions.add(Permission.objects.get(codename="reassign_approvalrequest"))
+        hand(request_id, user("rita"), "ben@example.com")
+    if shape == "reassigned to a delegator":
+        delegation("ben", "carl")
+        hand(request_id, user("anna"), "ben@example.com")
 
 
 def _refusal(person, request):

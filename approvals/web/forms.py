@@ -54,6 +54,29 @@ class DecisionForm(forms.Form):
         return cleaned
 
 
+class ReassignForm(forms.Form):
+    """Hand a request to another approver: their e-mail and an optional note. Whether it may go
+    to them is `services.reassign`'s to say (under the row lock), at the `to` field."""
+
+    to = forms.CharField(
+        label="Reassign to",
+        max_length=MAX_EMAIL,
+        validators=[characters(text.one_line_problem)],
+        # Plain text, not type=email: the browser's check refuses addresses the app accepts
+        # (quoted local parts, non-ASCII domains: `approvals.emails`).
+        widget=forms.TextInput(attrs={"autocomplete": "email", "inputmode": "email"}),
+        help_text="The e-mail of an approver who decides it in your place.",
+        error_messages={"required": "Enter the e-mail address of the person to hand it to."},
+    )
+    note = forms.CharField(
+        label="Note",
+        required=False,
+        max_length=MAX_NOTE,
+        validators=[characters(text.one_line_problem)],
+        help_text="Optional, for them and the history: why you hand it on.",
+    )
+
+
 class InboxForm(forms.Form):
     """The inbox's tab, search, filters, sort and page, from the query string."""
 

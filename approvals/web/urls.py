@@ -9,6 +9,7 @@ urlpatterns = [
     path("approvals/<uuid:approval_id>/", views.detail, name="detail"),
     path("approvals/<uuid:approval_id>/details.json", views.details_json, name="details-json"),
     path("approvals/<uuid:approval_id>/decide", views.decide, name="decide"),
+    path("approvals/<uuid:approval_id>/reassign", views.reassign, name="reassign"),
     path("approvals/bulk-decide", views.bulk_decide, name="bulk-decide"),
     path(
         "approvals/<uuid:approval_id>/email-decision",

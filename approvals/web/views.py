@@ -27,7 +27,13 @@ from approvals.models import (
 )
 from approvals.notify import links
 from approvals.web import inbox as inbox_queries
-from approvals.web.forms import BulkDecisionForm, DecisionForm, DelegationForm, InboxForm
+from approvals.web.forms import (
+    BulkDecisionForm,
+    DecisionForm,
+    DelegationForm,
+    InboxForm,
+    ReassignForm,
+)
 
 # What the person who decided is told about the callback's first attempt (`DELIVERY_WORDS`).
 DELIVERY_NEWS = {
@@ -88,10 +94,11 @@ def _visible_approval(user, approval_id) -> ApprovalRequest:
     return approval
 
 
-def _render_detail(request, approval, *, form=None, status=200, capacity=None):
+def _render_detail(request, approval, *, form=None, status=200, capacity=None, reassign_form=None):
     """The request's page; `capacity` is what its viewer may do, when the caller knows it."""
     if capacity is None:
         capacity = permissions.decider_capacity(request.user, approval)
+    may_reassign = permissions.reassign_capacity(request.user, approval).refusal is None
     return render(
         request,
         "approvals/detail.html",
@@ -107,9 +114,35 @@ def _render_detail(request, approval, *, form=None, status=200, capacity=None):
             "assigned_to": approval.named(Assignee.Role.ASSIGNEE),
             "escalate_to": approval.named(Assignee.Role.ESCALATION),
             "rounds": permissions.visible_rounds(request.user, approval),
+            "may_reassign": may_reassign,
+            "reassign_form": reassign_form or ReassignForm(prefix=REASSIGN_PREFIX),
         },
         status=status,
     )
+
+
+REASSIGN_PREFIX = "reassign"
+
+
+@login_required
+@require_POST
+def reassign(request, approval_id):
+    """Hand the request to another approver; refusals are shown at the field."""
+    approval = _visible_approval(request.user, approval_id)
+    form = ReassignForm(request.POST, prefix=REASSIGN_PREFIX)
+    if not form.is_valid():
+        messages.error(request, "The request was not handed on: see below.")
+        return _render_detail(request, approval, reassign_form=form, status=400)
+    data = form.cleaned_data
+    try:
+        reassigned = services.reassign(approval.pk, request.user, data["to"], data["note"])
+    except services.ReassignRefused as refused:
+        form.add_error("to", refused.message)
+        messages.error(request, "The request was not handed on: see below.")
+        approval = _visible_approval(request.user, approval_id)  # as the lock found it
+        return _render_detail(request, approval, reassign_form=form, status=refused.status)
+    messages.success(request, f"You handed “{approval.title}” to {reassigned.to}.")
+    return redirect("approvals:detail", approval_id=approval.pk)
 
 
 def _timeline(approval) -> list:

@@ -1,4 +1,5 @@
-"""The periodic e-mail pass: escalate what is due, then send the due first notices and reminders.
+"""The periodic e-mail pass: escalate what is due, send the due first notices and reminders, then
+tell the people requests were handed to.
 
 Meant as a Cloud Run job triggered every minute by Cloud Scheduler, like `deliver_callbacks`: one
 pass per invocation, then exit 0; or --loop to keep going (a local run), also past a pass that
@@ -28,4 +29,10 @@ class Command(PassCommand):
         mailed = 0
         while batch := reminders.send_due_notices():
             mailed += batch
-        return f"E-mailed about {mailed} request(s); escalated {escalated} request(s)."
+        handed = 0
+        while batch := reminders.tell_handed_due():
+            handed += batch
+        said = f"E-mailed about {mailed} request(s); escalated {escalated} request(s)."
+        if handed:
+            said += f" Told {handed} person(s) of a request handed to them."
+        return said
