@@ -198,6 +198,11 @@ class ApprovalRequest(models.Model):
     required_approvals = models.PositiveSmallIntegerField(
         default=1, help_text="Approvals by different people needed; the first rejection ends it."
     )
+    inputs = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="What deciders fill in when deciding (`approvals.inputs`), as registered.",
+    )
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(default=timezone.now)
@@ -413,6 +418,9 @@ class Decision(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     comment = models.TextField(blank=True)
+    inputs = models.JSONField(
+        default=dict, blank=True, help_text="The values given for the inputs this decision asked."
+    )
     decided_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -18,7 +18,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from approvals import emails, nesting, permissions, text
+from approvals import emails, inputs, nesting, permissions, text
 from approvals.callback_urls import callback_url_problem
 from approvals.models import (
     AMOUNT_DECIMAL_PLACES,
@@ -59,6 +59,8 @@ FIELDS = {
     "required_approvals",
     "escalate_to",
     "escalate_after_seconds",
+    # Approver inputs (contract: "Richer decisions"), checked by `approvals.inputs`.
+    "inputs",
 }
 REQUIRED = {"callback_url", "title", "requester_email"}
 CURRENCY_RE = re.compile(r"[A-Za-z]{3}")
@@ -82,6 +84,7 @@ class Registration:
     escalate_to_emails: list[str] = field(default_factory=list)
     escalate_to_groups: list[str] = field(default_factory=list)
     escalate_after: timedelta | None = None
+    inputs: list[dict] = field(default_factory=list)
 
 
 class InvalidRegistration(Exception):
@@ -141,6 +144,7 @@ def parse(data) -> Registration:
         escalate_to_emails=escalate_emails,
         escalate_to_groups=escalate_groups,
         escalate_after=fields["escalate_after_seconds"],
+        inputs=fields["inputs"] or [],
     )
 
 
@@ -162,6 +166,7 @@ def _parse_fields(data: dict, errors: dict[str, list[str]]) -> dict:
         "required_approvals": _required_approvals,
         "escalate_to": _escalate_to,
         "escalate_after_seconds": _escalate_after,
+        "inputs": inputs.parse_specs,
     }
     return {name: _parse_field(data, name, parser, errors) for name, parser in parsers.items()}
 
@@ -176,7 +181,9 @@ def _parse_field(data: dict, name: str, parser, errors: dict[str, list[str]]):
         return parser(value)
     except ValueError as error:
         errors[name] = [str(error)]
-        return None
+    except inputs.InvalidInputs as invalid:  # one message per input's key (`inputs[2].name`)
+        errors.update(invalid.errors)
+    return None
 
 
 def _check_amount_and_currency(amount, currency, errors) -> None:

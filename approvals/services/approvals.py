@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from approvals import delivery, emails, permissions, wire
+from approvals import delivery, emails, inputs, permissions, wire
 from approvals.models import (
     ApprovalRequest,
     Assignee,
@@ -121,6 +121,7 @@ def _store_registration(registration: Registration, caller: str) -> ApprovalRequ
         external_id=registration.external_id,
         registered_by=caller,
         required_approvals=registration.required_approvals,
+        inputs=registration.inputs,
         created_at=now,
         expires_at=now + registration.timeout,
         escalates_at=now + registration.escalate_after if escalates else None,
@@ -171,6 +172,8 @@ def _registered_payload(approval: ApprovalRequest, registration: Registration) -
         payload["assignee_groups"] = registration.assignee_groups
     if registration.required_approvals > 1:
         payload["required_approvals"] = registration.required_approvals
+    if registration.inputs:
+        payload["inputs"] = [spec["name"] for spec in registration.inputs]
     if approval.escalates_at is not None:
         payload["escalate_to"] = registration.escalate_to_emails + registration.escalate_to_groups
         payload["escalates_at"] = wire.iso_utc(approval.escalates_at)
@@ -188,8 +191,27 @@ def comment_problem(outcome: str | None, comment: str, *, several: bool = False)
     return None
 
 
-def decide(approval_id, user, outcome: str, comment: str, *, via: dict | None = None) -> Decided:
+class InputsRefused(DecisionRefused):
+    """The values given for the request's inputs are not valid: `errors` by input name."""
+
+    def __init__(self, invalid: inputs.InvalidInputs, approval: ApprovalRequest):
+        super().__init__(f"The inputs are not valid: {invalid}", approval, visible=True)
+        self.errors = invalid.errors
+
+
+def decide(
+    approval_id,
+    user,
+    outcome: str,
+    comment: str,
+    *,
+    values: dict | None = None,
+    via: dict | None = None,
+) -> Decided:
     """Record `user`'s decision and queue the callback; raise DecisionRefused if not allowed.
+
+    `values` are what the person gave for the request's inputs (`approvals.inputs.clean` checks
+    them against what this decision asks for, under the lock; InputsRefused when not valid).
 
     `via` says how it came, for the audit event (the API: `{"channel": "api", "token": prefix}`);
     the page's decisions leave it out.
@@ -210,6 +232,10 @@ def decide(approval_id, user, outcome: str, comment: str, *, via: dict | None = 
     with transaction.atomic():
         approval = ApprovalRequest.objects.select_for_update().filter(pk=approval_id).first()
         capacity = _capacity(user, approval)
+        try:
+            given_inputs = inputs.clean(approval.inputs, outcome, values or {})
+        except inputs.InvalidInputs as invalid:
+            raise InputsRefused(invalid, approval) from None
         decision = Decision.objects.create(
             request=approval,
             outcome=outcome,
@@ -217,6 +243,7 @@ def decide(approval_id, user, outcome: str, comment: str, *, via: dict | None = 
             on_behalf_of=capacity.on_behalf_of,
             user=user,
             comment=comment,
+            inputs=given_inputs,
             decided_at=timezone.now(),
         )
         given = approval.approvals_given  # a fresh query (no prefetch here): counts this one
@@ -247,6 +274,8 @@ def _audit_decision(
 ):
     """Write the decision's audit event, and its log line once it is committed."""
     payload = {"comment": decision.comment}
+    if decision.inputs:
+        payload["inputs"] = decision.inputs
     if via:
         payload["via"] = via
     if decision.on_behalf_of:
