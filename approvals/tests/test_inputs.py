@@ -1,6 +1,8 @@
 """Approver inputs (contract: "Richer decisions"): registered, asked on the page, the e-mail's
 confirmation page, bulk and the API, checked on the server, and kept and sent with the decision."""
 
+import csv
+import io
 import json
 
 import pytest
@@ -10,6 +12,7 @@ from approvals.models import ApprovalRequest, AuditEvent, Status
 from approvals.notify import links
 from approvals.tests.conftest import API_TOKEN
 from approvals.tests.test_api_decisions import decide as decide_api
+from approvals.tests.test_openapi import check_answer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -216,9 +219,11 @@ def test_a_partial_approval_reaches_the_decision_the_audit_the_callback_and_the_
     (callback,) = receiver.received
     assert callback.body["inputs"] == expected
     assert list(callback.body)[-1] == "inputs"
-    state = client.get(
-        f"/api/approvals/{expense['id']}", headers={"Authorization": f"Bearer {API_TOKEN}"}
-    ).json()
+    state = check_answer(
+        client.get(
+            f"/api/approvals/{expense['id']}", headers={"Authorization": f"Bearer {API_TOKEN}"}
+        )
+    )
     assert state["inputs"] == expected
     page = client.get(f"/approvals/{expense['id']}/").content.decode()
     assert "<dt>amount</dt><dd>800.00</dd>" in page
@@ -324,7 +329,7 @@ def test_the_api_decides_with_inputs_and_answers_them_in_the_state(
     response = decide_api(client, expense["id"], tokens.issue(manager, "script").secret, body)
     assert response.status_code == 200, response.content
     expected = {**API_VALUES, "amount": "800", "note": None}
-    assert response.json()["inputs"] == expected
+    assert check_answer(response)["inputs"] == expected
     (callback,) = receiver.received
     assert callback.body["inputs"] == expected
 
@@ -359,6 +364,29 @@ def test_the_api_refuses_invalid_inputs_naming_each(
         client, expense["id"], tokens.issue(manager, "script").secret, json.dumps(body)
     )
     assert response.status_code == 400
-    fields = response.json()["fields"]
+    fields = check_answer(response)["fields"]
     assert message in " ".join(fields[key]), fields
     assert ApprovalRequest.objects.get(pk=expense["id"]).status == Status.PENDING
+
+
+# --- The auditor's view ----------------------------------------------------------------------
+
+
+def test_the_admin_and_the_csv_export_show_the_values(client, manager, expense, auditor):
+    assert post_decision(client, manager, expense["id"], **GOOD_VALUES).status_code == 302
+    client.force_login(auditor)
+    page = client.get(f"/admin/approvals/approvalrequest/{expense['id']}/change/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "&quot;amount&quot;: &quot;800.00&quot;" in text  # the decision's inputs
+    assert "Approved amount" in text  # the request's specs
+    response = client.get("/admin/approvals/approvalrequest/export/")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    (row,) = rows
+    assert json.loads(row["inputs"]) == {
+        "amount": "800.00",
+        "cost_center": "R&D",
+        "note": None,
+        "pay_on": "2030-06-30",
+        "receipts_seen": True,
+    }
