@@ -199,19 +199,10 @@ class InputsRefused(DecisionRefused):
         self.errors = invalid.errors
 
 
-def decide(
-    approval_id,
-    user,
-    outcome: str,
-    comment: str,
-    *,
-    values: dict | None = None,
-    via: dict | None = None,
-) -> Decided:
+def decide(approval_id, user, outcome: str, comment: str, *, values=None, via=None) -> Decided:
     """Record `user`'s decision and queue the callback; raise DecisionRefused if not allowed.
 
-    `values` are what the person gave for the request's inputs (`approvals.inputs.clean` checks
-    them against what this decision asks for, under the lock; InputsRefused when not valid).
+    `values`: what the person gave for the request's inputs (InputsRefused when not valid).
 
     `via` says how it came, for the audit event (the API: `{"channel": "api", "token": prefix}`);
     the page's decisions leave it out.
@@ -232,10 +223,7 @@ def decide(
     with transaction.atomic():
         approval = ApprovalRequest.objects.select_for_update().filter(pk=approval_id).first()
         capacity = _capacity(user, approval)
-        try:
-            given_inputs = inputs.clean(approval.inputs, outcome, values or {})
-        except inputs.InvalidInputs as invalid:
-            raise InputsRefused(invalid, approval) from None
+        given_inputs = _given_inputs(approval, outcome, values or {})
         decision = Decision.objects.create(
             request=approval,
             outcome=outcome,
@@ -256,6 +244,14 @@ def decide(
     # The first attempt ran at the commit (unless a caller's own transaction still holds it).
     approval.refresh_from_db(fields=DELIVERY_SHOWN)
     return Decided(decision, approval, approvals_missing=0)
+
+
+def _given_inputs(approval: ApprovalRequest, outcome: str, values: dict) -> dict:
+    """The values to keep for the inputs `outcome` asks for; InputsRefused when not valid."""
+    try:
+        return inputs.clean(approval.inputs, outcome, values)
+    except inputs.InvalidInputs as invalid:
+        raise InputsRefused(invalid, approval) from None
 
 
 def _capacity(user, approval: ApprovalRequest | None) -> permissions.Capacity:
