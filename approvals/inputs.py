@@ -200,8 +200,8 @@ def bulk_refusal(specs: list[dict], outcome: str) -> str | None:
 
 def clean(specs: list[dict], outcome: str, values: dict) -> dict:
     """The values for every input `outcome` asks for, as stored and sent; InvalidInputs keyed by
-    input name otherwise. `values` holds strings (a form) or JSON values (the API); a value for
-    an input this decision does not ask for is refused."""
+    input name otherwise. `values` holds a form's cleaned values or the API's JSON ones; a value
+    for an input this decision does not ask for is refused."""
     wanted = asked(specs, outcome)
     names = {spec["name"] for spec in wanted}
     errors = {
@@ -223,12 +223,12 @@ def clean(specs: list[dict], outcome: str, values: dict) -> dict:
 def _value(spec: dict, value):
     kind = spec["type"]
     if kind == "boolean":
-        ticked = value is True or value in ("on", "true", "1")
-        if value not in (None, "", False, True, "on", "true", "false", "0", "1"):
+        # The form's checkbox gives a bool already; left out, a box is not ticked.
+        if value is not None and not isinstance(value, bool):
             raise ValueError("Must be true or false.")
-        if spec["required"] and not ticked:
+        if spec["required"] and not value:
             raise ValueError("Tick this box to decide.")
-        return ticked
+        return bool(value)
     if isinstance(value, str):
         value = value.strip()
     if value is None or value == "":
