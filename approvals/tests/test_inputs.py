@@ -390,3 +390,10 @@ def test_the_admin_and_the_csv_export_show_the_values(client, manager, expense, 
         "pay_on": "2030-06-30",
         "receipts_seen": True,
     }
+
+
+def test_a_value_the_field_itself_refuses_gets_one_message(client, manager, expense):
+    values = {**GOOD_VALUES, "input_cost_center": "Marketing"}
+    response = post_decision(client, manager, expense["id"], **values)
+    (message,) = response.context["form"].errors["input_cost_center"]
+    assert "valid choice" in message

@@ -80,7 +80,8 @@ class DecisionForm(forms.Form):
             self.values = inputs.clean(self.specs, outcome, given)
         except inputs.InvalidInputs as invalid:
             for name, problems in invalid.errors.items():
-                self.add_error(INPUT_PREFIX + name, problems)
+                if INPUT_PREFIX + name not in self.errors:  # a field's own check said why
+                    self.add_error(INPUT_PREFIX + name, problems)
 
     def input_fields(self) -> list:
         """The inputs' bound fields, each with `spec` (what the template says of it)."""
