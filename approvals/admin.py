@@ -59,7 +59,7 @@ class AssigneeInline(ReadOnlyInline):
 
 class DecisionInline(ReadOnlyInline):
     model = Decision
-    fields = ["outcome", "decided_by", "on_behalf_of", "comment", "decided_at"]
+    fields = ["outcome", "decided_by", "on_behalf_of", "comment", "inputs", "decided_at"]
     readonly_fields = fields
 
 
@@ -132,6 +132,7 @@ class ApprovalRequestAdmin(ReadOnly, export.CsvExport, admin.ModelAdmin):
             {
                 "fields": [
                     "required_approvals",
+                    "inputs",
                     "escalates_at",
                     "escalated_at",
                     "next_reminder_at",

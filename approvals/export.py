@@ -148,6 +148,8 @@ REQUEST_HEADER = [
     "callback_delivered_at",
     "callback_last_error",
     "registered_by",
+    # Added with approver inputs: last, so scripts that read columns by position keep working.
+    "inputs",
 ]
 
 
@@ -163,7 +165,8 @@ def request_rows(queryset):
     for approval in approvals:
         request_cells, callback_cells = _request_cells(approval), _callback_cells(approval)
         for decision in approval.decisions.all() or [None]:
-            yield request_cells + _decision_cells(decision) + callback_cells
+            inputs = "" if decision is None else _compact_json(decision.inputs)
+            yield request_cells + _decision_cells(decision) + callback_cells + [inputs]
 
 
 def _request_cells(approval) -> list:

@@ -212,6 +212,11 @@ class ApprovalRequest(models.Model):
     required_approvals = models.PositiveSmallIntegerField(
         default=1, help_text="Approvals by different people needed; the first rejection ends it."
     )
+    inputs = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="What deciders fill in when deciding (`approvals.inputs`), as registered.",
+    )
 
     allow_changes_requested = models.BooleanField(
         default=False, help_text="Deciders may send it back for changes (a new round follows)."
@@ -477,6 +482,9 @@ class Decision(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     comment = models.TextField(blank=True)
+    inputs = models.JSONField(
+        default=dict, blank=True, help_text="The values given for the inputs this decision asked."
+    )
     decided_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

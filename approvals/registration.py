@@ -18,7 +18,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from approvals import emails, nesting, permissions, text
+from approvals import emails, inputs, nesting, permissions, text
 from approvals.callback_urls import callback_url_problem
 from approvals.models import (
     AMOUNT_DECIMAL_PLACES,
@@ -61,6 +61,8 @@ FIELDS = {
     "escalate_after_seconds",
     # Richer decisions (contract: "Richer decisions").
     "allow_changes_requested",
+    # Approver inputs (contract: "Richer decisions"), checked by `approvals.inputs`.
+    "inputs",
 }
 REQUIRED = {"callback_url", "title", "requester_email"}
 CURRENCY_RE = re.compile(r"[A-Za-z]{3}")
@@ -85,6 +87,7 @@ class Registration:
     escalate_to_groups: list[str] = field(default_factory=list)
     escalate_after: timedelta | None = None
     allow_changes_requested: bool = False
+    inputs: list[dict] = field(default_factory=list)
 
 
 class InvalidRegistration(Exception):
@@ -145,6 +148,7 @@ def parse(data) -> Registration:
         escalate_to_groups=escalate_groups,
         escalate_after=fields["escalate_after_seconds"],
         allow_changes_requested=bool(fields["allow_changes_requested"]),
+        inputs=fields["inputs"] or [],
     )
 
 
@@ -167,6 +171,7 @@ def _parse_fields(data: dict, errors: dict[str, list[str]]) -> dict:
         "escalate_to": _escalate_to,
         "escalate_after_seconds": _escalate_after,
         "allow_changes_requested": _boolean,
+        "inputs": inputs.parse_specs,
     }
     return {name: _parse_field(data, name, parser, errors) for name, parser in parsers.items()}
 
@@ -181,7 +186,9 @@ def _parse_field(data: dict, name: str, parser, errors: dict[str, list[str]]):
         return parser(value)
     except ValueError as error:
         errors[name] = [str(error)]
-        return None
+    except inputs.InvalidInputs as invalid:  # one message per input's key (`inputs[2].name`)
+        errors.update(invalid.errors)
+    return None
 
 
 def _check_amount_and_currency(amount, currency, errors) -> None:

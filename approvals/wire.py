@@ -60,6 +60,13 @@ def final_decision(approval: ApprovalRequest, missing: str | None) -> dict:
     }
 
 
+def final_inputs(approval: ApprovalRequest) -> dict:
+    """The values the final decision gave for the inputs it asked for; `{}` when none (or while
+    the request is open)."""
+    decision = approval.final_decision
+    return dict(decision.inputs) if decision is not None else {}
+
+
 def decision_list(approval: ApprovalRequest) -> list[dict]:
     """Every decision on a request, oldest first, as the callback and the API show them."""
     return [
@@ -81,6 +88,7 @@ def state(approval: ApprovalRequest) -> dict:
         **final_decision(approval, missing=None),
         "required_approvals": approval.required_approvals,
         "decisions": decision_list(approval),
+        "inputs": final_inputs(approval),
         "escalates_at": iso_utc(approval.escalates_at),
         "delivery": {
             "status": approval.delivery_status,
@@ -104,4 +112,5 @@ def callback_body(approval: ApprovalRequest) -> dict:
         "comment": final.pop("comment"),
         **final,
         "decisions": decision_list(approval),
+        "inputs": final_inputs(approval),
     }

@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.csrf import csrf_exempt
 
-from approvals import permissions, services, text, wire
+from approvals import inputs, permissions, services, text, wire
 from approvals.api import views
 from approvals.identity import callers
 from approvals.models import MAX_COMMENT, ApprovalRequest, Outcome
@@ -120,6 +120,7 @@ def _after(cursor: str) -> tuple[datetime, uuid.UUID] | None:
 class DecisionBody:
     outcome: str
     comment: str
+    values: dict
 
 
 class InvalidDecision(Exception):
@@ -151,8 +152,12 @@ def decision(request, caller, approval_id):
             caller.user,
             body.outcome,
             body.comment,
+            values=body.values,
             via={"channel": "api", "token": caller.token_prefix},
         )
+    except services.InputsRefused as invalid:
+        # Checked already against the same specs; kept for a body that changed meaning meanwhile.
+        return error(400, INVALID_BODY, _input_fields(invalid.errors))
     except services.DecisionRefused as lost:
         # Someone was faster, or the request closed, between the check above and the lock.
         approval = _visible(caller.user, approval_id)
@@ -189,7 +194,8 @@ def _conflict(approval: ApprovalRequest, reason: str):
 
 def parse_decision(data, approval: ApprovalRequest) -> DecisionBody:
     """The decision a body asks for on `approval`; InvalidDecision names each field that is
-    wrong."""
+    wrong (an input's as `inputs.<name>`)."""
+    specs = approval.inputs
     if not isinstance(data, dict):
         raise InvalidDecision({}, "The request body must be a JSON object.")
     problems = {name: ["Unknown field."] for name in data if name not in DECISION_FIELDS}
@@ -200,15 +206,35 @@ def parse_decision(data, approval: ApprovalRequest) -> DecisionBody:
         # A send back where the registration did not allow it (the page shows no button).
         problems["decision"] = [services.outcome_problem(approval, outcome)]
     comment = "" if data.get("comment") is None else data["comment"]
-    for field, problem in (
-        ("comment", _comment_problem(comment, outcome)),
-        ("inputs", _inputs_problem(data.get("inputs"))),
-    ):
-        if problem:
-            problems[field] = [problem]
+    problem = _comment_problem(comment, outcome)
+    if problem:
+        problems["comment"] = [problem]
+    values = _input_values(data.get("inputs"), specs, outcome, problems)
     if problems:
         raise InvalidDecision(problems)
-    return DecisionBody(outcome, comment)
+    return DecisionBody(outcome, comment, values)
+
+
+def _input_values(given, specs: list[dict], outcome, problems: dict) -> dict:
+    """The values for the inputs the decision asks for (`approvals.inputs.clean`, the page's
+    rules); their problems go into `problems`, each under `inputs.<name>`."""
+    given = {} if given is None else given
+    if not isinstance(given, dict):
+        problems["inputs"] = ["Must be an object."]
+        return {}
+    if not inputs.asked(specs, outcome):
+        if given:
+            problems["inputs"] = ["This decision asks for no inputs: send {} or leave it out."]
+        return {}
+    try:
+        return inputs.clean(specs, outcome, given)
+    except inputs.InvalidInputs as invalid:
+        problems.update(_input_fields(invalid.errors))
+        return {}
+
+
+def _input_fields(errors: dict[str, list[str]]) -> dict[str, list[str]]:
+    return {f"inputs.{name}": messages for name, messages in errors.items()}
 
 
 def _comment_problem(comment, outcome) -> str | None:
@@ -219,13 +245,3 @@ def _comment_problem(comment, outcome) -> str | None:
     if len(comment) > MAX_COMMENT:
         return f"At most {MAX_COMMENT:,} characters."
     return text.multi_line_problem(comment) or services.comment_problem(outcome, comment)
-
-
-def _inputs_problem(inputs) -> str | None:
-    """What is wrong with `inputs`: requests ask for none yet (approver inputs come with another
-    part of issue 15), so only an empty object, or none, is right."""
-    if inputs is None or inputs == {}:
-        return None
-    if not isinstance(inputs, dict):
-        return "Must be an object."
-    return "This request asks for no inputs: send {} or leave it out."

@@ -30,7 +30,7 @@ def remove_request_administrators(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("approvals", "0015_personal_tokens"),
+        ("approvals", "0017_approver_inputs"),
     ]
 
     operations = [

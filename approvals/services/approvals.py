@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from approvals import delivery, emails, permissions, wire
+from approvals import delivery, emails, inputs, permissions, wire
 from approvals.models import (
     CLOSING_OUTCOMES,
     ApprovalRequest,
@@ -123,6 +123,7 @@ def _store_registration(registration: Registration, caller: str) -> ApprovalRequ
         registered_by=caller,
         required_approvals=registration.required_approvals,
         allow_changes_requested=registration.allow_changes_requested,
+        inputs=registration.inputs,
         created_at=now,
         expires_at=now + registration.timeout,
         escalates_at=now + registration.escalate_after if escalates else None,
@@ -175,6 +176,8 @@ def _registered_payload(approval: ApprovalRequest, registration: Registration) -
         payload["required_approvals"] = registration.required_approvals
     if registration.allow_changes_requested:
         payload["allow_changes_requested"] = True
+    if registration.inputs:
+        payload["inputs"] = [spec["name"] for spec in registration.inputs]
     if approval.escalates_at is not None:
         payload["escalate_to"] = registration.escalate_to_emails + registration.escalate_to_groups
         payload["escalates_at"] = wire.iso_utc(approval.escalates_at)
@@ -209,8 +212,18 @@ def outcome_problem(approval: ApprovalRequest, outcome: str) -> str | None:
     return None
 
 
-def decide(approval_id, user, outcome: str, comment: str, *, via: dict | None = None) -> Decided:
+class InputsRefused(DecisionRefused):
+    """The values given for the request's inputs are not valid: `errors` by input name."""
+
+    def __init__(self, invalid: inputs.InvalidInputs, approval: ApprovalRequest):
+        super().__init__(f"The inputs are not valid: {invalid}", approval, visible=True)
+        self.errors = invalid.errors
+
+
+def decide(approval_id, user, outcome: str, comment: str, *, values=None, via=None) -> Decided:
     """Record `user`'s decision and queue the callback; raise DecisionRefused if not allowed.
+
+    `values`: what the person gave for the request's inputs (InputsRefused when not valid).
 
     `via` says how it came, for the audit event (the API: `{"channel": "api", "token": prefix}`);
     the page's decisions leave it out.
@@ -234,6 +247,7 @@ def decide(approval_id, user, outcome: str, comment: str, *, via: dict | None = 
         refused = outcome_problem(approval, outcome)
         if refused:
             raise DecisionRefused(refused, approval, visible=True)
+        given_inputs = _given_inputs(approval, outcome, values or {})
         decision = Decision.objects.create(
             request=approval,
             outcome=outcome,
@@ -241,6 +255,7 @@ def decide(approval_id, user, outcome: str, comment: str, *, via: dict | None = 
             on_behalf_of=capacity.on_behalf_of,
             user=user,
             comment=comment,
+            inputs=given_inputs,
             decided_at=timezone.now(),
         )
         given = approval.approvals_given  # a fresh query (no prefetch here): counts this one
@@ -253,6 +268,14 @@ def decide(approval_id, user, outcome: str, comment: str, *, via: dict | None = 
     # The first attempt ran at the commit (unless a caller's own transaction still holds it).
     approval.refresh_from_db(fields=DELIVERY_SHOWN)
     return Decided(decision, approval, approvals_missing=0)
+
+
+def _given_inputs(approval: ApprovalRequest, outcome: str, values: dict) -> dict:
+    """The values to keep for the inputs `outcome` asks for; InputsRefused when not valid."""
+    try:
+        return inputs.clean(approval.inputs, outcome, values)
+    except inputs.InvalidInputs as invalid:
+        raise InputsRefused(invalid, approval) from None
 
 
 def _capacity(user, approval: ApprovalRequest | None) -> permissions.Capacity:
@@ -271,6 +294,8 @@ def _audit_decision(
 ):
     """Write the decision's audit event, and its log line once it is committed."""
     payload = {"comment": decision.comment}
+    if decision.inputs:
+        payload["inputs"] = decision.inputs
     if via:
         payload["via"] = via
     if decision.on_behalf_of:

@@ -384,6 +384,7 @@ def test_get_answers_the_state_of_a_request(client, register):
         "on_behalf_of": None,
         "required_approvals": 1,
         "decisions": [],
+        "inputs": {},  # the contract's "Richer decisions": always there
         "escalates_at": None,
         "delivery": {"status": "none", "attempts": 0, "last_error": None},
     }

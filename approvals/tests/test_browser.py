@@ -1018,3 +1018,69 @@ def test_an_approver_hands_a_request_to_a_colleague_who_then_decides_it(
     expect(bob.get_by_role("button", name="Approve")).to_be_visible()
     expect(bob.get_by_role("button", name="Reassign")).to_be_visible()
     assert_accessible(bob, "a request's page for the person it was handed to")
+
+
+def test_a_manager_approves_part_of_the_amount_filling_in_the_inputs(
+    page, live, register_live, manager, receiver
+):
+    created = register_live(
+        title="Hotel in Porto",
+        amount="1000.00",
+        inputs=[
+            {
+                "name": "amount",
+                "label": "Approved amount",
+                "type": "number",
+                "required": True,
+                "min": 0,
+                "max": "1000.00",
+            },
+            {
+                "name": "cost_center",
+                "label": "Cost center",
+                "type": "choice",
+                "choices": ["R&D", "Sales"],
+                "required": True,
+            },
+            {"name": "pay_on", "label": "Pay on", "type": "date"},
+            {
+                "name": "receipts",
+                "label": "I saw the receipts",
+                "type": "boolean",
+                "required": True,
+            },
+        ],
+    )
+    signed_in(page, live, manager)
+    page.goto(created["url"])
+    amount = page.get_by_label("Approved amount (of 1,000.00 EUR asked)")
+    # Above the maximum, the browser itself refuses to send the form (its `max`).
+    expect(amount).to_have_attribute("max", "1000.00")
+    page.get_by_label("Cost center").select_option("Sales")
+    page.get_by_role("button", name="Approve", exact=True).click()
+
+    expect(page.get_by_role("status")).to_contain_text("Your decision was not recorded")
+    expect(page.locator("#id_input_amount_error")).to_have_text("This field is required.")
+    expect(page.locator("#id_input_receipts_error")).to_have_text("Tick this box to decide.")
+    assert_accessible(page, "a request's page refusing inputs that are not valid")
+    shot(page, "request-inputs")
+
+    amount.fill("800.00")
+    page.get_by_label("Pay on").fill("2030-06-30")
+    page.get_by_label("I saw the receipts").check()
+    page.get_by_role("button", name="Approve", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Approve “Hotel in Porto”?")
+    expect(fact(page, "Approved amount (of 1,000.00 EUR asked)")).to_have_text("800.00")
+    expect(fact(page, "Cost center")).to_have_text("Sales")
+    assert_accessible(page, "the confirmation of an approval with inputs")
+    page.get_by_role("button", name="Yes, approve 1,000.00 EUR").click()
+
+    expect(page.get_by_role("status")).to_contain_text("You approved “Hotel in Porto”.")
+    (callback,) = receiver.received
+    assert callback.body["inputs"] == {
+        "amount": "800.00",
+        "cost_center": "Sales",
+        "pay_on": "2030-06-30",
+        "receipts": True,
+    }
+    assert api_state(live, created["id"])["inputs"] == callback.body["inputs"]

@@ -23,7 +23,8 @@ EVENTS = "/admin/approvals/auditevent/"
 REQUEST_HEADER_LINE = (
     "request_id,external_id,title,requester_email,amount,currency,status,created_at,expires_at,"
     "closed_at,required_approvals,decision,decided_by,on_behalf_of,decided_at,comment,"
-    "callback_status,callback_attempts,callback_delivered_at,callback_last_error,registered_by"
+    "callback_status,callback_attempts,callback_delivered_at,callback_last_error,registered_by,"
+    "inputs"
 )
 REQUEST_HEADER = REQUEST_HEADER_LINE.split(",")
 EVENT_HEADER = ["at", "request_id", "request_title", "external_id", "kind", "actor", "payload"]

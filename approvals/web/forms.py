@@ -4,7 +4,7 @@ import uuid
 
 from django import forms
 
-from approvals import permissions, services, text
+from approvals import inputs, permissions, services, text
 from approvals.identity import tokens
 from approvals.models import (
     AMOUNT_DECIMAL_PLACES,
@@ -15,6 +15,7 @@ from approvals.models import (
     Outcome,
     Status,
 )
+from approvals.templatetags.approvals_display import money
 from approvals.web import inbox
 
 
@@ -31,7 +32,12 @@ def characters(problem):
 
 class DecisionForm(forms.Form):
     """Approve, reject or send back, with a comment that a rejection or a send back requires
-    (whether this request may be sent back is `services.outcome_problem`'s to say)."""
+    (whether this request may be sent back is `services.outcome_problem`'s to say), and the
+    request's inputs.
+
+    The inputs become fields named `input_<name>`; only those the chosen decision asks for are
+    read, checked by `approvals.inputs.clean`, and kept in `values` (what the decision stores).
+    """
 
     outcome = forms.ChoiceField(choices=Outcome.choices)
     comment = forms.CharField(
@@ -45,13 +51,89 @@ class DecisionForm(forms.Form):
 
     confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
+    def __init__(self, *args, approval=None, only=None, **kwargs):
+        """`only`: the one decision the form can take (the e-mail's link), whose inputs alone
+        it shows."""
+        super().__init__(*args, **kwargs)
+        self.specs = approval.inputs if approval is not None else []
+        if only is not None:
+            self.specs = inputs.asked(self.specs, only)
+        self.values: dict = {}
+        for spec in self.specs:
+            self.fields[INPUT_PREFIX + spec["name"]] = input_field(spec, approval)
+
     def clean(self):
         cleaned = super().clean()
         comment = cleaned.get("comment", "")
-        problem = services.comment_problem(cleaned.get("outcome"), comment)
+        outcome = cleaned.get("outcome")
+        problem = services.comment_problem(outcome, comment)
         if problem:
             self.add_error("comment", problem)
+        if outcome:
+            self._clean_inputs(cleaned, outcome)
         return cleaned
+
+    def _clean_inputs(self, cleaned: dict, outcome: str) -> None:
+        given = {
+            spec["name"]: cleaned.get(INPUT_PREFIX + spec["name"])
+            for spec in inputs.asked(self.specs, outcome)
+        }
+        try:
+            self.values = inputs.clean(self.specs, outcome, given)
+        except inputs.InvalidInputs as invalid:
+            for name, problems in invalid.errors.items():
+                if INPUT_PREFIX + name not in self.errors:  # a field's own check said why
+                    self.add_error(INPUT_PREFIX + name, problems)
+
+    def input_fields(self) -> list:
+        """The inputs' bound fields, each with `spec` (what the template says of it)."""
+        shown = []
+        for spec in self.specs:
+            bound = self[INPUT_PREFIX + spec["name"]]
+            bound.spec = spec
+            bound.asked_for = ", ".join(ASKED_WORDS.get(w, w) for w in spec["when"])
+            shown.append(bound)
+        return shown
+
+    def given(self) -> list[tuple[str, str, str, object]]:
+        """What the confirmation shows and carries: (label, value in words, field, raw value)."""
+        rows = []
+        for spec in self.specs:
+            if spec["name"] not in self.values:
+                continue
+            value = self.values[spec["name"]]
+            # Values are strings, booleans or None (`inputs.clean`).
+            words = (
+                value if isinstance(value, str) else {True: "Yes", False: "No", None: "—"}[value]
+            )
+            raw = "on" if value is True else ("" if value in (None, False) else value)
+            rows.append((self.fields[INPUT_PREFIX + spec["name"]].label, words, spec["name"], raw))
+        return rows
+
+
+INPUT_PREFIX = "input_"
+ASKED_WORDS = {"approved": "approve", "rejected": "reject", "changes_requested": "send back"}
+
+
+def input_field(spec: dict, approval) -> forms.Field:
+    """The form field for one input: its widget by type; its checks are `inputs.clean`'s."""
+    label = spec["label"]
+    if inputs.is_partial_approval(spec, approval.amount):
+        # The partial-approval case: the most that may be approved is what was asked.
+        label = f"{label} (of {money(approval.amount)} {approval.currency} asked)"
+    kind = spec["type"]
+    if kind == "boolean":
+        return forms.BooleanField(label=label, required=False)
+    if kind == "choice":
+        choices = [("", "—"), *((choice, choice) for choice in spec["choices"])]
+        return forms.ChoiceField(label=label, required=False, choices=choices)
+    attrs = {"type": "date"} if kind == "date" else {}
+    if kind == "number":
+        attrs = {"type": "number", "step": "any"}
+        attrs.update({k: spec[k] for k in ("min", "max") if spec[k] is not None})
+    return forms.CharField(
+        label=label, required=False, strip=False, widget=forms.TextInput(attrs=attrs)
+    )
 
 
 class ReassignForm(forms.Form):

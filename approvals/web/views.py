@@ -14,7 +14,7 @@ from django.utils.dateformat import format as date_format
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from approvals import details, permissions, services
+from approvals import details, inputs, permissions, services
 from approvals.models import (
     DELIVERY_WORDS,
     ApprovalRequest,
@@ -107,7 +107,7 @@ def _render_detail(request, approval, *, form=None, status=200, capacity=None, r
             "details": details.readable(approval.pk),
             "refusal": capacity.refusal,
             "on_behalf_of": capacity.on_behalf_of,
-            "form": form or DecisionForm(),
+            "form": form or DecisionForm(approval=approval),
             "decisions": approval.decisions.all(),
             "timeline": _timeline(approval),
             "deciders": permissions.deciders(approval),
@@ -175,7 +175,7 @@ def decide(request, approval_id):
     """Approve, reject or send back: first a confirmation naming the request and amount, then
     the decision."""
     approval = _visible_approval(request.user, approval_id)
-    form = DecisionForm(request.POST)
+    form = DecisionForm(request.POST, approval=approval)
     if not form.is_valid():
         messages.error(request, "Your decision was not recorded: see below.")
         return _render_detail(request, approval, form=form, status=400)
@@ -186,17 +186,18 @@ def decide(request, approval_id):
         messages.error(request, f"Your decision was not recorded: {problem}")
         return _render_detail(request, approval, form=form, status=400)
     if not form.cleaned_data["confirmed"]:
-        return _confirm(request, approval, outcome, comment)
+        return _confirm(request, approval, form)
     try:
-        decided = services.decide(approval.pk, request.user, outcome, comment)
+        decided = services.decide(approval.pk, request.user, outcome, comment, values=form.values)
     except services.DecisionRefused as refused:
         return _refused(request, refused, comment)
     return _decided(request, decided)
 
 
-def _confirm(request, approval, outcome: str, comment: str):
-    """The confirmation naming the request and amount, or the page again (409) when its viewer
-    may not decide it."""
+def _confirm(request, approval, form: DecisionForm):
+    """The confirmation naming the request and amount (and the inputs given), or the page again
+    (409) when its viewer may not decide it."""
+    outcome, comment = form.cleaned_data["outcome"], form.cleaned_data["comment"]
     capacity = permissions.decider_capacity(request.user, approval)
     if capacity.refusal:
         _not_recorded(request, comment)
@@ -210,6 +211,7 @@ def _confirm(request, approval, outcome: str, comment: str):
             "comment": comment,
             "single": True,
             "on_behalf_of": capacity.on_behalf_of,
+            "given": form.given(),
         },
     )
 
@@ -285,7 +287,9 @@ def _bulk_confirm(request, chosen: list, outcome: str, comment: str):
     """The confirmation listing the chosen requests, each that will be skipped saying why."""
     prefetch_related_objects(chosen, "assignees", "decisions")
     for approval in chosen:
-        approval.refusal = permissions.decision_refusal(request.user, approval)
+        approval.refusal = permissions.decision_refusal(
+            request.user, approval
+        ) or inputs.bulk_refusal(approval.inputs, outcome)
     decidable = [a for a in chosen if not a.refusal]
     return render(
         request,
@@ -305,6 +309,10 @@ def _decide_each(request, chosen: list, outcome: str, comment: str) -> None:
     """Decide each chosen request on its own; say which were decided and which refused, why."""
     decided, refused = [], []
     for approval in chosen:
+        needs = inputs.bulk_refusal(approval.inputs, outcome)
+        if needs:
+            refused.append(f"“{approval.title}” ({needs})")
+            continue
         try:
             services.decide(approval.pk, request.user, outcome, comment)
             decided.append(approval)
@@ -344,14 +352,20 @@ def email_decision(request, approval_id):
         context = {"refusal": refused.message, "approval": refused.approval}
         return render(request, "approvals/email_decision.html", context, status=refused.status)
     approval, outcome = link.approval, link.outcome
-    form = DecisionForm(initial={"outcome": outcome})
+    form = DecisionForm(initial={"outcome": outcome}, approval=approval, only=outcome)
     status = 200
     if request.method == "POST":
-        form = DecisionForm({"outcome": outcome, "comment": request.POST.get("comment", "")})
+        form = DecisionForm(
+            {**request.POST.dict(), "outcome": outcome}, approval=approval, only=outcome
+        )
         if form.is_valid():
             try:
                 decided = services.decide(
-                    approval.pk, request.user, outcome, form.cleaned_data["comment"]
+                    approval.pk,
+                    request.user,
+                    outcome,
+                    form.cleaned_data["comment"],
+                    values=form.values,
                 )
             except services.DecisionRefused as refused:
                 # Someone was faster, or the request closed meanwhile: say so, decide nothing.
