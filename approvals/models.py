@@ -219,6 +219,14 @@ class ApprovalRequest(models.Model):
     notified_at = models.DateTimeField(
         null=True, blank=True, help_text="When the deciders were first e-mailed about it."
     )
+    notify_requester = models.BooleanField(
+        default=True, help_text="Whether the requester is e-mailed the outcome when it closes."
+    )
+    requester_notice_due_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the requester's outcome mail is due (set as it closes; empty once sent).",
+    )
 
     delivery_status = models.CharField(
         max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.NONE
@@ -250,6 +258,12 @@ class ApprovalRequest(models.Model):
                 fields=["next_reminder_at"],
                 name="approval_reminder_due",
                 condition=models.Q(status=Status.PENDING, next_reminder_at__isnull=False),
+            ),
+            # The requester's outcome mail, due once the request closed (`notify.outcome`).
+            models.Index(
+                fields=["requester_notice_due_at"],
+                name="approval_requester_notice_due",
+                condition=models.Q(requester_notice_due_at__isnull=False),
             ),
             models.Index(
                 fields=["escalates_at"],
@@ -508,6 +522,7 @@ class AuditEvent(models.Model):
         NOTIFY_FAILED = "notify_failed", "E-mail to deciders failed"
         REMINDED = "reminded", "Deciders reminded"
         ESCALATED = "escalated", "Escalated"
+        REQUESTER_NOTIFIED = "requester_notified", "Requester e-mailed the outcome"
 
     request = models.ForeignKey(
         ApprovalRequest, on_delete=models.PROTECT, related_name="audit_events"

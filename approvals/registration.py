@@ -59,6 +59,8 @@ FIELDS = {
     "required_approvals",
     "escalate_to",
     "escalate_after_seconds",
+    # Richer decisions (the contract's section of that name).
+    "notify_requester",
 }
 REQUIRED = {"callback_url", "title", "requester_email"}
 CURRENCY_RE = re.compile(r"[A-Za-z]{3}")
@@ -82,6 +84,7 @@ class Registration:
     escalate_to_emails: list[str] = field(default_factory=list)
     escalate_to_groups: list[str] = field(default_factory=list)
     escalate_after: timedelta | None = None
+    notify_requester: bool = True
 
 
 class InvalidRegistration(Exception):
@@ -141,6 +144,7 @@ def parse(data) -> Registration:
         escalate_to_emails=escalate_emails,
         escalate_to_groups=escalate_groups,
         escalate_after=fields["escalate_after_seconds"],
+        notify_requester=fields["notify_requester"] is not False,
     )
 
 
@@ -162,6 +166,7 @@ def _parse_fields(data: dict, errors: dict[str, list[str]]) -> dict:
         "required_approvals": _required_approvals,
         "escalate_to": _escalate_to,
         "escalate_after_seconds": _escalate_after,
+        "notify_requester": _boolean,
     }
     return {name: _parse_field(data, name, parser, errors) for name, parser in parsers.items()}
 
@@ -264,6 +269,12 @@ def _callback_url(value) -> str:
     if problem:
         raise ValueError(problem)
     return url
+
+
+def _boolean(value) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("Must be true or false.")
+    return value
 
 
 def _email(value) -> str:

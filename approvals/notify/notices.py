@@ -113,11 +113,11 @@ def _send_each(approval: ApprovalRequest, people, purpose: Purpose):
                 try:
                     _message(approval, person, purpose, connection, tokens).send()
                 except Exception as exc:  # noqa: BLE001 - any mail failure is recorded, not raised
-                    errors[address] = _describe(exc, tokens)
+                    errors[address] = describe_failure(exc, tokens)
                 else:
                     sent.append(address)
     except Exception as exc:  # noqa: BLE001 - opening or closing the connection failed
-        reason = _describe(exc, tokens)
+        reason = describe_failure(exc, tokens)
         for person in people:
             address = person.email.strip()
             if address not in sent:
@@ -195,7 +195,7 @@ def _message(approval: ApprovalRequest, decider, purpose: Purpose, connection, t
     return message
 
 
-def _describe(exc: Exception, tokens: list[str]) -> str:
+def describe_failure(exc: Exception, tokens: list[str]) -> str:
     """The failure in a line, without any link's token (a server may quote the message back)."""
     text = f"{type(exc).__name__}: {exc}"
     for token in tokens:
@@ -230,7 +230,7 @@ def tell_delegate(delegation) -> bool:
         logger.warning(
             "Could not tell %s they were named a delegate: %s",
             permissions.user_email(delegate),
-            _describe(exc, []),
+            describe_failure(exc, []),
             extra={"json_fields": log_fields},
         )
         return False

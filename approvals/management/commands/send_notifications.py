@@ -1,4 +1,5 @@
-"""The periodic e-mail pass: escalate what is due, then send the due first notices and reminders.
+"""The periodic e-mail pass: escalate what is due, send the due first notices and reminders,
+then the requesters' outcome mails (`approvals.notify.outcome`).
 
 Meant as a Cloud Run job triggered every minute by Cloud Scheduler, like `deliver_callbacks`: one
 pass per invocation, then exit 0; or --loop to keep going (a local run), also past a pass that
@@ -8,14 +9,14 @@ nobody (`approvals.notify.reminders`).
 """
 
 from approvals.management.passes import PassCommand
-from approvals.notify import reminders
+from approvals.notify import outcome, reminders
 
 
 class Command(PassCommand):
     help = (
-        "Escalate the requests whose escalation time has passed and send the first notices and "
-        "reminders that are due, each once; then exit 0 (--loop: keep going, also past a pass "
-        "that failed)."
+        "Escalate the requests whose escalation time has passed and send the first notices, the "
+        "reminders and the requesters' outcome mails that are due, each once; then exit 0 "
+        "(--loop: keep going, also past a pass that failed)."
     )
     pause = 30.0
 
@@ -28,4 +29,9 @@ class Command(PassCommand):
         mailed = 0
         while batch := reminders.send_due_notices():
             mailed += batch
-        return f"E-mailed about {mailed} request(s); escalated {escalated} request(s)."
+        told = 0
+        while batch := outcome.send_due():
+            told += batch
+        summary = f"E-mailed about {mailed} request(s); escalated {escalated} request(s)."
+        # Said only when there was any, so the pass's line reads as before otherwise.
+        return summary + (f" Told {told} requester(s) the outcome." if told else "")
