@@ -151,7 +151,7 @@ def failure_words(event: "AuditEvent") -> str:
     failure); the event's payload keeps the stored text for the admin."""
     if event.kind == AuditEvent.Kind.CALLBACK_FAILED:
         return callback_problem(event.payload.get("status_code"), event.payload.get("error", ""))
-    if event.kind == AuditEvent.Kind.NOTIFY_FAILED:
+    if event.kind in (AuditEvent.Kind.NOTIFY_FAILED, AuditEvent.Kind.OUTCOME_MAIL_FAILED):
         return "The e-mail could not be sent; an administrator can see why in the service's log."
     return ""
 
@@ -522,7 +522,8 @@ class AuditEvent(models.Model):
         NOTIFY_FAILED = "notify_failed", "E-mail to deciders failed"
         REMINDED = "reminded", "Deciders reminded"
         ESCALATED = "escalated", "Escalated"
-        REQUESTER_NOTIFIED = "requester_notified", "Requester e-mailed the outcome"
+        OUTCOME_MAILED = "outcome_mailed", "Requester e-mailed the outcome"
+        OUTCOME_MAIL_FAILED = "outcome_mail_failed", "E-mail to requester failed"
 
     request = models.ForeignKey(
         ApprovalRequest, on_delete=models.PROTECT, related_name="audit_events"

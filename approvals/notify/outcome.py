@@ -7,7 +7,8 @@ due in `requester_notice_due_at`, unless the registration said `notify_requester
 `manage.py send_notifications` sends it, never the call that closed the request. Each request is
 locked while its turn is taken, so two passes at once send it once; the mail goes out after that
 commits. When it could not be sent it is due again `MAIL_RETRY_DELAY` later, until
-`GIVE_UP_AFTER` has passed since the request closed. Both outcomes are audit events.
+`GIVE_UP_AFTER` has passed since the request closed. Both are audit events: `outcome_mailed`
+and `outcome_mail_failed`.
 """
 
 import logging
@@ -78,7 +79,7 @@ def _send(request_id) -> None:
         return
     AuditEvent.objects.create(
         request=approval,
-        kind=AuditEvent.Kind.REQUESTER_NOTIFIED,
+        kind=AuditEvent.Kind.OUTCOME_MAILED,
         actor="system",
         at=timezone.now(),
         payload={"recipients": [address], "purpose": PURPOSE, "status": approval.status},
@@ -96,7 +97,7 @@ def _failed(approval: ApprovalRequest, address: str, error: str, log_fields: dic
     retry = now - approval.closed_at < GIVE_UP_AFTER
     AuditEvent.objects.create(
         request=approval,
-        kind=AuditEvent.Kind.NOTIFY_FAILED,
+        kind=AuditEvent.Kind.OUTCOME_MAIL_FAILED,
         actor="system",
         at=now,
         payload={"recipients": [address], "error": error, "purpose": PURPOSE, "retry": retry},

@@ -68,7 +68,7 @@ def test_an_approval_mails_the_requester_once_from_the_pass_not_the_deciding_req
     assert f"http://testserver/approvals/{open_request['id']}/" in text
     html = received.part("text/html")
     assert "Enjoy Lisbon" in html and f"/approvals/{open_request['id']}/" in html
-    [told] = events(open_request["id"], AuditEvent.Kind.REQUESTER_NOTIFIED)
+    [told] = events(open_request["id"], AuditEvent.Kind.OUTCOME_MAILED)
     assert told.actor == "system"
     assert told.payload == {"recipients": [REQUESTER], "purpose": "outcome", "status": "approved"}
     assert ApprovalRequest.objects.get(pk=open_request["id"]).requester_notice_due_at is None
@@ -150,7 +150,7 @@ def test_notify_requester_false_sends_nothing_and_is_kept_in_the_audit(
     run_command()
 
     assert smtp.to(REQUESTER) == []
-    assert events(created["id"], AuditEvent.Kind.REQUESTER_NOTIFIED) == []
+    assert events(created["id"], AuditEvent.Kind.OUTCOME_MAILED) == []
     assert ApprovalRequest.objects.get(pk=created["id"]).requester_notice_due_at is None
 
 
@@ -172,11 +172,7 @@ def test_a_refused_mail_is_recorded_and_sent_once_on_a_later_pass(
     run_command()
 
     assert smtp.messages == []
-    [failed] = [
-        e
-        for e in events(open_request["id"], AuditEvent.Kind.NOTIFY_FAILED)
-        if e.payload["purpose"] == "outcome"
-    ]
+    [failed] = events(open_request["id"], AuditEvent.Kind.OUTCOME_MAIL_FAILED)
     assert failed.payload["recipients"] == [REQUESTER]
     assert failed.payload["retry"] is True and "550" in failed.payload["error"]
     due = ApprovalRequest.objects.get(pk=open_request["id"]).requester_notice_due_at
@@ -191,7 +187,7 @@ def test_a_refused_mail_is_recorded_and_sent_once_on_a_later_pass(
     run_command()
 
     assert len(smtp.to(REQUESTER)) == 1
-    assert len(events(open_request["id"], AuditEvent.Kind.REQUESTER_NOTIFIED)) == 1
+    assert len(events(open_request["id"], AuditEvent.Kind.OUTCOME_MAILED)) == 1
 
 
 def test_a_day_after_closing_a_refused_mail_is_given_up(client, open_request, manager, smtp):
@@ -203,7 +199,7 @@ def test_a_day_after_closing_a_refused_mail_is_given_up(client, open_request, ma
 
     run_command()
 
-    [failed] = events(open_request["id"], AuditEvent.Kind.NOTIFY_FAILED)
+    [failed] = events(open_request["id"], AuditEvent.Kind.OUTCOME_MAIL_FAILED)
     assert failed.payload["retry"] is False
     assert ApprovalRequest.objects.get(pk=open_request["id"]).requester_notice_due_at is None
 
