@@ -180,17 +180,23 @@ def _message(approval: ApprovalRequest, decider, purpose: Purpose, connection, t
         "reject_url": links.link(approval, reject),
         "page_url": wire.page_url(approval),
     }
+    return compose("request", context, person.email, connection=connection)
+
+
+def compose(name: str, context: dict, to: str, connection=None) -> mail.EmailMultiAlternatives:
+    """A mail to one address from the templates `approvals/email/<name>_subject.txt`,
+    `<name>.txt` and `<name>.html` (text, with the HTML as its alternative)."""
     # One line, whatever the title holds: mail headers cannot carry line breaks.
-    subject = " ".join(render_to_string("approvals/email/request_subject.txt", context).split())
+    subject = " ".join(render_to_string(f"approvals/email/{name}_subject.txt", context).split())
     message = mail.EmailMultiAlternatives(
         subject,
-        render_to_string("approvals/email/request.txt", context),
-        to=[person.email.strip()],
+        render_to_string(f"approvals/email/{name}.txt", context),
+        to=[to.strip()],
         connection=connection,
         headers={"Auto-Submitted": "auto-generated"},
     )
     message.attach_alternative(
-        render_to_string("approvals/email/request.html", context), "text/html"
+        render_to_string(f"approvals/email/{name}.html", context), "text/html"
     )
     return message
 

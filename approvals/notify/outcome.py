@@ -16,12 +16,11 @@ from datetime import timedelta
 
 from django.core import mail
 from django.db import transaction
-from django.template.loader import render_to_string
 from django.utils import timezone
 
 from approvals import wire
 from approvals.models import ApprovalRequest, AuditEvent
-from approvals.notify.notices import describe_failure
+from approvals.notify import notices
 from approvals.notify.reminders import MAIL_RETRY_DELAY
 
 logger = logging.getLogger(__name__)
@@ -75,7 +74,7 @@ def _send(request_id) -> None:
     try:
         _message(approval).send()
     except Exception as exc:  # noqa: BLE001 - any mail failure is recorded, not raised
-        _failed(approval, address, describe_failure(exc, []), log_fields)
+        _failed(approval, address, notices.describe_failure(exc, []), log_fields)
         return
     AuditEvent.objects.create(
         request=approval,
@@ -102,14 +101,16 @@ def _failed(approval: ApprovalRequest, address: str, error: str, log_fields: dic
         at=now,
         payload={"recipients": [address], "error": error, "purpose": PURPOSE, "retry": retry},
     )
+    then = "giving up"
     if retry:
         retry_at = now + MAIL_RETRY_DELAY
         ApprovalRequest.objects.filter(pk=approval.pk).update(requester_notice_due_at=retry_at)
+        then = f"trying again at {wire.iso_utc(retry_at)}"
     logger.warning(
-        "Could not e-mail the outcome of request %s to its requester: %s%s",
+        "Could not e-mail the outcome of request %s to its requester: %s; %s",
         approval.pk,
         error,
-        f"; trying again at {wire.iso_utc(retry_at)}" if retry else "; giving up",
+        then,
         extra={"json_fields": {**log_fields, "error": error, "retry": retry}},
     )
 
@@ -126,17 +127,7 @@ def _message(approval: ApprovalRequest) -> mail.EmailMultiAlternatives:
         "decisions": [_decision_context(decision) for decision in decisions],
         "page_url": wire.page_url(approval),
     }
-    subject = " ".join(render_to_string("approvals/email/outcome_subject.txt", context).split())
-    message = mail.EmailMultiAlternatives(
-        subject,
-        render_to_string("approvals/email/outcome.txt", context),
-        to=[approval.requester_email.strip()],
-        headers={"Auto-Submitted": "auto-generated"},
-    )
-    message.attach_alternative(
-        render_to_string("approvals/email/outcome.html", context), "text/html"
-    )
-    return message
+    return notices.compose("outcome", context, approval.requester_email)
 
 
 def _decision_context(decision) -> dict:
