@@ -776,7 +776,7 @@ def test_on_a_phone_the_inbox_and_the_request_page_fit_the_screen(
     assert_fits_the_width(page)
     expect(page.get_by_role("link", name=long_title)).to_be_visible()
     assert_on_screen_horizontally(page.get_by_role("link", name="Team lunch"))
-    for name in ("Waiting for me", "All pending", "Decided"):
+    for name in ("Waiting for me", "All pending", "Decided", "Requested by me"):
         assert_on_screen_horizontally(tab(page, name))
     assert_on_screen_horizontally(page.get_by_label(f"Select “{long_title}”"))
     assert_fits_the_width(page)
