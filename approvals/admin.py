@@ -136,6 +136,8 @@ class ApprovalRequestAdmin(ReadOnly, export.CsvExport, admin.ModelAdmin):
                     "escalates_at",
                     "escalated_at",
                     "next_reminder_at",
+                    "notify_requester",
+                    "requester_notice_due_at",
                 ]
             },
         ),

@@ -165,7 +165,7 @@ def failure_words(event: "AuditEvent") -> str:
     failure); the event's payload keeps the stored text for the admin."""
     if event.kind == AuditEvent.Kind.CALLBACK_FAILED:
         return callback_problem(event.payload.get("status_code"), event.payload.get("error", ""))
-    if event.kind == AuditEvent.Kind.NOTIFY_FAILED:
+    if event.kind in (AuditEvent.Kind.NOTIFY_FAILED, AuditEvent.Kind.OUTCOME_MAIL_FAILED):
         return "The e-mail could not be sent; an administrator can see why in the service's log."
     return ""
 
@@ -242,6 +242,14 @@ class ApprovalRequest(models.Model):
     notified_at = models.DateTimeField(
         null=True, blank=True, help_text="When the deciders were first e-mailed about it."
     )
+    notify_requester = models.BooleanField(
+        default=True, help_text="Whether the requester is e-mailed the outcome when it closes."
+    )
+    requester_notice_due_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the requester's outcome mail is due (set as it closes; empty once sent).",
+    )
 
     delivery_status = models.CharField(
         max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.NONE
@@ -280,6 +288,12 @@ class ApprovalRequest(models.Model):
                 fields=["next_reminder_at"],
                 name="approval_reminder_due",
                 condition=models.Q(status=Status.PENDING, next_reminder_at__isnull=False),
+            ),
+            # The requester's outcome mail, due once the request closed (`notify.outcome`).
+            models.Index(
+                fields=["requester_notice_due_at"],
+                name="approval_requester_notice_due",
+                condition=models.Q(requester_notice_due_at__isnull=False),
             ),
             models.Index(
                 fields=["escalates_at"],
@@ -587,6 +601,8 @@ class AuditEvent(models.Model):
         REMINDED = "reminded", "Deciders reminded"
         ESCALATED = "escalated", "Escalated"
         REASSIGNED = "reassigned", "Reassigned"
+        OUTCOME_MAILED = "outcome_mailed", "Requester e-mailed the outcome"
+        OUTCOME_MAIL_FAILED = "outcome_mail_failed", "E-mail to requester failed"
 
     request = models.ForeignKey(
         ApprovalRequest, on_delete=models.PROTECT, related_name="audit_events"

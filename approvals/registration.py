@@ -63,6 +63,8 @@ FIELDS = {
     "allow_changes_requested",
     # Approver inputs (contract: "Richer decisions"), checked by `approvals.inputs`.
     "inputs",
+    # Richer decisions (the contract's section of that name).
+    "notify_requester",
 }
 REQUIRED = {"callback_url", "title", "requester_email"}
 CURRENCY_RE = re.compile(r"[A-Za-z]{3}")
@@ -88,6 +90,7 @@ class Registration:
     escalate_after: timedelta | None = None
     allow_changes_requested: bool = False
     inputs: list[dict] = field(default_factory=list)
+    notify_requester: bool = True
 
 
 class InvalidRegistration(Exception):
@@ -149,6 +152,7 @@ def parse(data) -> Registration:
         escalate_after=fields["escalate_after_seconds"],
         allow_changes_requested=bool(fields["allow_changes_requested"]),
         inputs=fields["inputs"] or [],
+        notify_requester=fields["notify_requester"] is not False,
     )
 
 
@@ -172,6 +176,7 @@ def _parse_fields(data: dict, errors: dict[str, list[str]]) -> dict:
         "escalate_after_seconds": _escalate_after,
         "allow_changes_requested": _boolean,
         "inputs": inputs.parse_specs,
+        "notify_requester": _boolean,
     }
     return {name: _parse_field(data, name, parser, errors) for name, parser in parsers.items()}
 
@@ -276,6 +281,12 @@ def _callback_url(value) -> str:
     if problem:
         raise ValueError(problem)
     return url
+
+
+def _boolean(value) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("Must be true or false.")
+    return value
 
 
 def _email(value) -> str:
@@ -387,12 +398,6 @@ def _groups(value) -> list[str]:
         if name not in names:
             names.append(name)
     return names
-
-
-def _boolean(value) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError("Must be true or false.")
-    return value
 
 
 def _required_approvals(value) -> int:

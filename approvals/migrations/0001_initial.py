@@ -8,7 +8,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -17,78 +16,223 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='ApprovalRequest',
+            name="ApprovalRequest",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('callback_url', models.URLField(max_length=2000, unique=True)),
-                ('title', models.CharField(max_length=200)),
-                ('requester_email', models.EmailField(help_text='Stored lower-case; never allowed to decide.', max_length=254)),
-                ('amount', models.DecimalField(blank=True, decimal_places=3, max_digits=18, null=True)),
-                ('currency', models.CharField(blank=True, max_length=3)),
-                ('description', models.TextField(blank=True)),
-                ('details', models.JSONField(blank=True, default=dict)),
-                ('external_id', models.CharField(blank=True, db_index=True, max_length=200)),
-                ('registered_by', models.CharField(help_text="The API caller: a service account e-mail or 'api-token'.", max_length=254)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('approved', 'Approved'), ('rejected', 'Rejected'), ('expired', 'Expired'), ('cancelled', 'Cancelled')], default='pending', max_length=10)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('expires_at', models.DateTimeField()),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('delivery_status', models.CharField(choices=[('none', 'Nothing to send'), ('due', 'Due'), ('retrying', 'Retrying'), ('delivered', 'Delivered'), ('gone', 'Gone (workflow no longer waits)'), ('failed', 'Failed')], default='none', max_length=10)),
-                ('delivery_attempts', models.PositiveIntegerField(default=0)),
-                ('delivery_client_errors', models.PositiveSmallIntegerField(default=0, help_text='400, 401 or 403 answers in a row; too many and delivery fails.')),
-                ('delivery_last_status_code', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('delivery_last_error', models.TextField(blank=True)),
-                ('delivery_next_attempt_at', models.DateTimeField(blank=True, null=True)),
-                ('delivered_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("callback_url", models.URLField(max_length=2000, unique=True)),
+                ("title", models.CharField(max_length=200)),
+                (
+                    "requester_email",
+                    models.EmailField(
+                        help_text="Stored lower-case; never allowed to decide.", max_length=254
+                    ),
+                ),
+                (
+                    "amount",
+                    models.DecimalField(blank=True, decimal_places=3, max_digits=18, null=True),
+                ),
+                ("currency", models.CharField(blank=True, max_length=3)),
+                ("description", models.TextField(blank=True)),
+                ("details", models.JSONField(blank=True, default=dict)),
+                ("external_id", models.CharField(blank=True, db_index=True, max_length=200)),
+                (
+                    "registered_by",
+                    models.CharField(
+                        help_text="The API caller: a service account e-mail or 'api-token'.",
+                        max_length=254,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("approved", "Approved"),
+                            ("rejected", "Rejected"),
+                            ("expired", "Expired"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("expires_at", models.DateTimeField()),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "delivery_status",
+                    models.CharField(
+                        choices=[
+                            ("none", "Nothing to send"),
+                            ("due", "Due"),
+                            ("retrying", "Retrying"),
+                            ("delivered", "Delivered"),
+                            ("gone", "Gone (workflow no longer waits)"),
+                            ("failed", "Failed"),
+                        ],
+                        default="none",
+                        max_length=10,
+                    ),
+                ),
+                ("delivery_attempts", models.PositiveIntegerField(default=0)),
+                (
+                    "delivery_client_errors",
+                    models.PositiveSmallIntegerField(
+                        default=0,
+                        help_text="400, 401 or 403 answers in a row; too many and delivery fails.",
+                    ),
+                ),
+                (
+                    "delivery_last_status_code",
+                    models.PositiveSmallIntegerField(blank=True, null=True),
+                ),
+                ("delivery_last_error", models.TextField(blank=True)),
+                ("delivery_next_attempt_at", models.DateTimeField(blank=True, null=True)),
+                ("delivered_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['created_at'],
-                'permissions': [('decide_approvalrequest', 'Can decide approval requests')],
-                'indexes': [models.Index(fields=['status', 'created_at'], name='approval_status_created'), models.Index(condition=models.Q(('delivery_status__in', ['due', 'retrying'])), fields=['delivery_next_attempt_at'], name='approval_delivery_due')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('amount__isnull', True), ('amount__gte', 0), _connector='OR'), name='approval_amount_not_negative')],
+                "ordering": ["created_at"],
+                "permissions": [("decide_approvalrequest", "Can decide approval requests")],
+                "indexes": [
+                    models.Index(fields=["status", "created_at"], name="approval_status_created"),
+                    models.Index(
+                        condition=models.Q(("delivery_status__in", ["due", "retrying"])),
+                        fields=["delivery_next_attempt_at"],
+                        name="approval_delivery_due",
+                    ),
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("amount__isnull", True), ("amount__gte", 0), _connector="OR"
+                        ),
+                        name="approval_amount_not_negative",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Assignee',
+            name="Assignee",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('email', models.EmailField(help_text='Stored lower-case.', max_length=254)),
-                ('request', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='assignees', to='approvals.approvalrequest')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("email", models.EmailField(help_text="Stored lower-case.", max_length=254)),
+                (
+                    "request",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="assignees",
+                        to="approvals.approvalrequest",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['email', 'request'], name='assignee_email')],
-                'constraints': [models.UniqueConstraint(fields=('request', 'email'), name='assignee_once_per_request')],
+                "indexes": [models.Index(fields=["email", "request"], name="assignee_email")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("request", "email"), name="assignee_once_per_request"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('registered', 'Registered'), ('approved', 'Approved'), ('rejected', 'Rejected'), ('cancelled', 'Cancelled'), ('expired', 'Expired'), ('callback_sent', 'Callback delivered'), ('callback_failed', 'Callback failed')], max_length=20)),
-                ('actor', models.CharField(help_text="Who did it: a person, a caller or 'system'.", max_length=254)),
-                ('at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('payload', models.JSONField(blank=True, default=dict)),
-                ('request', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='audit_events', to='approvals.approvalrequest')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("registered", "Registered"),
+                            ("approved", "Approved"),
+                            ("rejected", "Rejected"),
+                            ("cancelled", "Cancelled"),
+                            ("expired", "Expired"),
+                            ("callback_sent", "Callback delivered"),
+                            ("callback_failed", "Callback failed"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "actor",
+                    models.CharField(
+                        help_text="Who did it: a person, a caller or 'system'.", max_length=254
+                    ),
+                ),
+                ("at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ("payload", models.JSONField(blank=True, default=dict)),
+                (
+                    "request",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="audit_events",
+                        to="approvals.approvalrequest",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at', 'pk'],
-                'indexes': [models.Index(fields=['request', 'at'], name='audit_request_at')],
+                "ordering": ["at", "pk"],
+                "indexes": [models.Index(fields=["request", "at"], name="audit_request_at")],
             },
         ),
         migrations.CreateModel(
-            name='Decision',
+            name="Decision",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('outcome', models.CharField(choices=[('approved', 'Approve'), ('rejected', 'Reject')], max_length=10)),
-                ('decided_by', models.EmailField(max_length=254)),
-                ('comment', models.TextField(blank=True)),
-                ('decided_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('request', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='decisions', to='approvals.approvalrequest')),
-                ('user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[("approved", "Approve"), ("rejected", "Reject")], max_length=10
+                    ),
+                ),
+                ("decided_by", models.EmailField(max_length=254)),
+                ("comment", models.TextField(blank=True)),
+                ("decided_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "request",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="decisions",
+                        to="approvals.approvalrequest",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['decided_at', 'pk'],
-                'constraints': [models.UniqueConstraint(fields=('request', 'decided_by'), name='decision_once_per_person')],
+                "ordering": ["decided_at", "pk"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("request", "decided_by"), name="decision_once_per_person"
+                    )
+                ],
             },
         ),
     ]

@@ -4,19 +4,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('approvals', '0002_approvers_group'),
+        ("approvals", "0002_approvers_group"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='approvalrequest',
-            options={'ordering': ['created_at'], 'permissions': [('decide_approvalrequest', 'Can decide approval requests'), ('retry_callback_approvalrequest', 'Can retry failed callbacks')]},
+            name="approvalrequest",
+            options={
+                "ordering": ["created_at"],
+                "permissions": [
+                    ("decide_approvalrequest", "Can decide approval requests"),
+                    ("retry_callback_approvalrequest", "Can retry failed callbacks"),
+                ],
+            },
         ),
         migrations.AlterField(
-            model_name='auditevent',
-            name='kind',
-            field=models.CharField(choices=[('registered', 'Registered'), ('approved', 'Approved'), ('rejected', 'Rejected'), ('cancelled', 'Cancelled'), ('expired', 'Expired'), ('callback_sent', 'Callback delivered'), ('callback_failed', 'Callback failed'), ('callback_retry', 'Callback retry requested')], max_length=20),
+            model_name="auditevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("registered", "Registered"),
+                    ("approved", "Approved"),
+                    ("rejected", "Rejected"),
+                    ("cancelled", "Cancelled"),
+                    ("expired", "Expired"),
+                    ("callback_sent", "Callback delivered"),
+                    ("callback_failed", "Callback failed"),
+                    ("callback_retry", "Callback retry requested"),
+                ],
+                max_length=20,
+            ),
         ),
     ]

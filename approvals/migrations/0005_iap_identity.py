@@ -7,25 +7,48 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('approvals', '0004_sign_in_throttle'),
+        ("approvals", "0004_sign_in_throttle"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='IapIdentity',
+            name="IapIdentity",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('subject', models.CharField(help_text="The assertion's `sub`, e.g. accounts.google.com:1234.", max_length=255, unique=True)),
-                ('email', models.EmailField(help_text='The e-mail the latest assertion named.', max_length=254)),
-                ('last_seen_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='iap_identity', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "subject",
+                    models.CharField(
+                        help_text="The assertion's `sub`, e.g. accounts.google.com:1234.",
+                        max_length=255,
+                        unique=True,
+                    ),
+                ),
+                (
+                    "email",
+                    models.EmailField(
+                        help_text="The e-mail the latest assertion named.", max_length=254
+                    ),
+                ),
+                ("last_seen_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="iap_identity",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'IAP identity',
-                'verbose_name_plural': 'IAP identities',
+                "verbose_name": "IAP identity",
+                "verbose_name_plural": "IAP identities",
             },
         ),
     ]

@@ -4,26 +4,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('approvals', '0006_auditors_group'),
+        ("approvals", "0006_auditors_group"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='approvalrequest',
-            index=models.Index(fields=['status', 'expires_at'], name='approval_status_expires'),
+            model_name="approvalrequest",
+            index=models.Index(fields=["status", "expires_at"], name="approval_status_expires"),
         ),
         migrations.AddIndex(
-            model_name='approvalrequest',
-            index=models.Index(fields=['status', 'amount'], name='approval_status_amount'),
+            model_name="approvalrequest",
+            index=models.Index(fields=["status", "amount"], name="approval_status_amount"),
         ),
         migrations.AddIndex(
-            model_name='approvalrequest',
-            index=models.Index(fields=['status', 'closed_at'], name='approval_status_closed'),
+            model_name="approvalrequest",
+            index=models.Index(fields=["status", "closed_at"], name="approval_status_closed"),
         ),
         migrations.AddIndex(
-            model_name='approvalrequest',
-            index=models.Index(fields=['requester_email', 'status'], name='approval_requester'),
+            model_name="approvalrequest",
+            index=models.Index(fields=["requester_email", "status"], name="approval_requester"),
         ),
     ]

@@ -4,15 +4,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('approvals', '0007_inbox_indexes'),
+        ("approvals", "0007_inbox_indexes"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditevent',
-            name='kind',
-            field=models.CharField(choices=[('registered', 'Registered'), ('approved', 'Approved'), ('rejected', 'Rejected'), ('cancelled', 'Cancelled'), ('expired', 'Expired'), ('callback_sent', 'Callback delivered'), ('callback_failed', 'Callback failed'), ('callback_retry', 'Callback retry requested'), ('notified', 'Deciders e-mailed'), ('notify_failed', 'E-mail to deciders failed')], max_length=20),
+            model_name="auditevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("registered", "Registered"),
+                    ("approved", "Approved"),
+                    ("rejected", "Rejected"),
+                    ("cancelled", "Cancelled"),
+                    ("expired", "Expired"),
+                    ("callback_sent", "Callback delivered"),
+                    ("callback_failed", "Callback failed"),
+                    ("callback_retry", "Callback retry requested"),
+                    ("notified", "Deciders e-mailed"),
+                    ("notify_failed", "E-mail to deciders failed"),
+                ],
+                max_length=20,
+            ),
         ),
     ]

@@ -7,133 +7,212 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('approvals', '0008_notification_events'),
+        ("approvals", "0008_notification_events"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Delegation',
+            name="Delegation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('starts_at', models.DateTimeField()),
-                ('ends_at', models.DateTimeField()),
-                ('note', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('ended_early_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("starts_at", models.DateTimeField()),
+                ("ends_at", models.DateTimeField()),
+                ("note", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("ended_early_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['-starts_at', 'pk'],
+                "ordering": ["-starts_at", "pk"],
             },
         ),
         migrations.RemoveConstraint(
-            model_name='assignee',
-            name='assignee_once_per_request',
+            model_name="assignee",
+            name="assignee_once_per_request",
         ),
         migrations.AddField(
-            model_name='approvalrequest',
-            name='escalated_at',
-            field=models.DateTimeField(blank=True, help_text='When the escalation targets were told.', null=True),
+            model_name="approvalrequest",
+            name="escalated_at",
+            field=models.DateTimeField(
+                blank=True, help_text="When the escalation targets were told.", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='approvalrequest',
-            name='escalates_at',
-            field=models.DateTimeField(blank=True, help_text='From then on, the escalation targets may decide too.', null=True),
+            model_name="approvalrequest",
+            name="escalates_at",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="From then on, the escalation targets may decide too.",
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='approvalrequest',
-            name='next_reminder_at',
-            field=models.DateTimeField(blank=True, help_text='When the next reminder e-mail is due, if any.', null=True),
+            model_name="approvalrequest",
+            name="next_reminder_at",
+            field=models.DateTimeField(
+                blank=True, help_text="When the next reminder e-mail is due, if any.", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='approvalrequest',
-            name='required_approvals',
-            field=models.PositiveSmallIntegerField(default=1, help_text='Approvals by different people needed; the first rejection ends it.'),
+            model_name="approvalrequest",
+            name="required_approvals",
+            field=models.PositiveSmallIntegerField(
+                default=1,
+                help_text="Approvals by different people needed; the first rejection ends it.",
+            ),
         ),
         migrations.AddField(
-            model_name='assignee',
-            name='group',
+            model_name="assignee",
+            name="group",
             field=models.CharField(blank=True, help_text="A Django group's name.", max_length=150),
         ),
         migrations.AddField(
-            model_name='assignee',
-            name='role',
-            field=models.CharField(choices=[('assignee', 'Assignee'), ('escalation', 'Escalation')], default='assignee', max_length=10),
+            model_name="assignee",
+            name="role",
+            field=models.CharField(
+                choices=[("assignee", "Assignee"), ("escalation", "Escalation")],
+                default="assignee",
+                max_length=10,
+            ),
         ),
         migrations.AddField(
-            model_name='decision',
-            name='on_behalf_of',
-            field=models.EmailField(blank=True, help_text='The person the decider stood in for (a delegation), if any.', max_length=254),
+            model_name="decision",
+            name="on_behalf_of",
+            field=models.EmailField(
+                blank=True,
+                help_text="The person the decider stood in for (a delegation), if any.",
+                max_length=254,
+            ),
         ),
         migrations.AlterField(
-            model_name='assignee',
-            name='email',
-            field=models.EmailField(blank=True, help_text='Stored lower-case; empty for a group.', max_length=254),
+            model_name="assignee",
+            name="email",
+            field=models.EmailField(
+                blank=True, help_text="Stored lower-case; empty for a group.", max_length=254
+            ),
         ),
         migrations.AlterField(
-            model_name='auditevent',
-            name='kind',
-            field=models.CharField(choices=[('registered', 'Registered'), ('approved', 'Approved'), ('rejected', 'Rejected'), ('cancelled', 'Cancelled'), ('expired', 'Expired'), ('callback_sent', 'Callback delivered'), ('callback_failed', 'Callback failed'), ('callback_retry', 'Callback retry requested'), ('notified', 'Deciders e-mailed'), ('notify_failed', 'E-mail to deciders failed'), ('reminded', 'Deciders reminded'), ('escalated', 'Escalated')], max_length=20),
+            model_name="auditevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("registered", "Registered"),
+                    ("approved", "Approved"),
+                    ("rejected", "Rejected"),
+                    ("cancelled", "Cancelled"),
+                    ("expired", "Expired"),
+                    ("callback_sent", "Callback delivered"),
+                    ("callback_failed", "Callback failed"),
+                    ("callback_retry", "Callback retry requested"),
+                    ("notified", "Deciders e-mailed"),
+                    ("notify_failed", "E-mail to deciders failed"),
+                    ("reminded", "Deciders reminded"),
+                    ("escalated", "Escalated"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.AlterField(
-            model_name='decision',
-            name='decided_by',
-            field=models.EmailField(help_text='The person who decided.', max_length=254),
+            model_name="decision",
+            name="decided_by",
+            field=models.EmailField(help_text="The person who decided.", max_length=254),
         ),
         migrations.AddIndex(
-            model_name='approvalrequest',
-            index=models.Index(condition=models.Q(('next_reminder_at__isnull', False), ('status', 'pending')), fields=['next_reminder_at'], name='approval_reminder_due'),
+            model_name="approvalrequest",
+            index=models.Index(
+                condition=models.Q(("next_reminder_at__isnull", False), ("status", "pending")),
+                fields=["next_reminder_at"],
+                name="approval_reminder_due",
+            ),
         ),
         migrations.AddIndex(
-            model_name='approvalrequest',
-            index=models.Index(condition=models.Q(('escalated_at__isnull', True), ('status', 'pending')), fields=['escalates_at'], name='approval_escalation_due'),
+            model_name="approvalrequest",
+            index=models.Index(
+                condition=models.Q(("escalated_at__isnull", True), ("status", "pending")),
+                fields=["escalates_at"],
+                name="approval_escalation_due",
+            ),
         ),
         migrations.AddIndex(
-            model_name='assignee',
-            index=models.Index(fields=['group', 'request'], name='assignee_group'),
+            model_name="assignee",
+            index=models.Index(fields=["group", "request"], name="assignee_group"),
         ),
         migrations.AddConstraint(
-            model_name='approvalrequest',
-            constraint=models.CheckConstraint(condition=models.Q(('required_approvals__gte', 1)), name='approval_needs_an_approval'),
+            model_name="approvalrequest",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("required_approvals__gte", 1)),
+                name="approval_needs_an_approval",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='assignee',
-            constraint=models.UniqueConstraint(fields=('request', 'role', 'email', 'group'), name='assignee_once_per_request'),
+            model_name="assignee",
+            constraint=models.UniqueConstraint(
+                fields=("request", "role", "email", "group"), name="assignee_once_per_request"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='assignee',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('email', ''), models.Q(('group', ''), _negated=True)), models.Q(models.Q(('email', ''), _negated=True), ('group', '')), _connector='OR'), name='assignee_person_or_group'),
+            model_name="assignee",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("email", ""), models.Q(("group", ""), _negated=True)),
+                    models.Q(models.Q(("email", ""), _negated=True), ("group", "")),
+                    _connector="OR",
+                ),
+                name="assignee_person_or_group",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='decision',
-            constraint=models.UniqueConstraint(condition=models.Q(('on_behalf_of', ''), _negated=True), fields=('request', 'on_behalf_of'), name='decision_once_per_delegator'),
+            model_name="decision",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("on_behalf_of", ""), _negated=True),
+                fields=("request", "on_behalf_of"),
+                name="decision_once_per_delegator",
+            ),
         ),
         migrations.AddField(
-            model_name='delegation',
-            name='delegate',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='delegations_received', to=settings.AUTH_USER_MODEL),
+            model_name="delegation",
+            name="delegate",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="delegations_received",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='delegation',
-            name='delegator',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='delegations_given', to=settings.AUTH_USER_MODEL),
+            model_name="delegation",
+            name="delegator",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="delegations_given",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddIndex(
-            model_name='delegation',
-            index=models.Index(fields=['delegate', 'ends_at'], name='delegation_delegate'),
+            model_name="delegation",
+            index=models.Index(fields=["delegate", "ends_at"], name="delegation_delegate"),
         ),
         migrations.AddIndex(
-            model_name='delegation',
-            index=models.Index(fields=['delegator', 'ends_at'], name='delegation_delegator'),
+            model_name="delegation",
+            index=models.Index(fields=["delegator", "ends_at"], name="delegation_delegator"),
         ),
         migrations.AddConstraint(
-            model_name='delegation',
-            constraint=models.CheckConstraint(condition=models.Q(('delegator', models.F('delegate')), _negated=True), name='delegation_not_to_self'),
+            model_name="delegation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("delegator", models.F("delegate")), _negated=True),
+                name="delegation_not_to_self",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='delegation',
-            constraint=models.CheckConstraint(condition=models.Q(('ends_at__gte', models.F('starts_at'))), name='delegation_ends_after_start'),
+            model_name="delegation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("ends_at__gte", models.F("starts_at"))),
+                name="delegation_ends_after_start",
+            ),
         ),
     ]

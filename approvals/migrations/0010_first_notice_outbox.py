@@ -11,21 +11,26 @@ def earlier_requests_were_notified(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('approvals', '0009_approval_policies'),
+        ("approvals", "0009_approval_policies"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='approvalrequest',
-            name='notified_at',
-            field=models.DateTimeField(blank=True, help_text='When the deciders were first e-mailed about it.', null=True),
+            model_name="approvalrequest",
+            name="notified_at",
+            field=models.DateTimeField(
+                blank=True, help_text="When the deciders were first e-mailed about it.", null=True
+            ),
         ),
         migrations.AlterField(
-            model_name='approvalrequest',
-            name='next_reminder_at',
-            field=models.DateTimeField(blank=True, help_text='When the deciders are next e-mailed: the first notice, then each reminder.', null=True),
+            model_name="approvalrequest",
+            name="next_reminder_at",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="When the deciders are next e-mailed: the first notice, then each reminder.",
+                null=True,
+            ),
         ),
         migrations.RunPython(earlier_requests_were_notified, migrations.RunPython.noop),
     ]

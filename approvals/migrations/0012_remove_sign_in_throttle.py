@@ -4,13 +4,12 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('approvals', '0011_audit_chain'),
+        ("approvals", "0011_audit_chain"),
     ]
 
     operations = [
         migrations.DeleteModel(
-            name='SignInThrottle',
+            name="SignInThrottle",
         ),
     ]

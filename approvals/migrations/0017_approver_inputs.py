@@ -4,20 +4,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('approvals', '0016_send_back_and_rounds'),
+        ("approvals", "0016_send_back_and_rounds"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='approvalrequest',
-            name='inputs',
-            field=models.JSONField(blank=True, default=list, help_text='What deciders fill in when deciding (`approvals.inputs`), as registered.'),
+            model_name="approvalrequest",
+            name="inputs",
+            field=models.JSONField(
+                blank=True,
+                default=list,
+                help_text="What deciders fill in when deciding (`approvals.inputs`), as registered.",
+            ),
         ),
         migrations.AddField(
-            model_name='decision',
-            name='inputs',
-            field=models.JSONField(blank=True, default=dict, help_text='The values given for the inputs this decision asked.'),
+            model_name="decision",
+            name="inputs",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text="The values given for the inputs this decision asked.",
+            ),
         ),
     ]

@@ -126,11 +126,11 @@ def _send_each(approval: ApprovalRequest, people, purpose: Purpose, handed=None)
                 try:
                     _message(approval, person, purpose, connection, tokens, handed).send()
                 except Exception as exc:  # noqa: BLE001 - any mail failure is recorded, not raised
-                    errors[address] = _describe(exc, tokens)
+                    errors[address] = describe_failure(exc, tokens)
                 else:
                     sent.append(address)
     except Exception as exc:  # noqa: BLE001 - opening or closing the connection failed
-        reason = _describe(exc, tokens)
+        reason = describe_failure(exc, tokens)
         for person in people:
             address = person.email.strip()
             if address not in sent:
@@ -196,22 +196,28 @@ def _message(
         "page_url": wire.page_url(approval),
         "handed": handed,
     }
+    return compose("request", context, person.email, connection=connection)
+
+
+def compose(name: str, context: dict, to: str, connection=None) -> mail.EmailMultiAlternatives:
+    """A mail to one address from the templates `approvals/email/<name>_subject.txt`,
+    `<name>.txt` and `<name>.html` (text, with the HTML as its alternative)."""
     # One line, whatever the title holds: mail headers cannot carry line breaks.
-    subject = " ".join(render_to_string("approvals/email/request_subject.txt", context).split())
+    subject = " ".join(render_to_string(f"approvals/email/{name}_subject.txt", context).split())
     message = mail.EmailMultiAlternatives(
         subject,
-        render_to_string("approvals/email/request.txt", context),
-        to=[person.email.strip()],
+        render_to_string(f"approvals/email/{name}.txt", context),
+        to=[to.strip()],
         connection=connection,
         headers={"Auto-Submitted": "auto-generated"},
     )
     message.attach_alternative(
-        render_to_string("approvals/email/request.html", context), "text/html"
+        render_to_string(f"approvals/email/{name}.html", context), "text/html"
     )
     return message
 
 
-def _describe(exc: Exception, tokens: list[str]) -> str:
+def describe_failure(exc: Exception, tokens: list[str]) -> str:
     """The failure in a line, without any link's token (a server may quote the message back)."""
     text = f"{type(exc).__name__}: {exc}"
     for token in tokens:
@@ -246,7 +252,7 @@ def tell_delegate(delegation) -> bool:
         logger.warning(
             "Could not tell %s they were named a delegate: %s",
             permissions.user_email(delegate),
-            _describe(exc, []),
+            describe_failure(exc, []),
             extra={"json_fields": log_fields},
         )
         return False

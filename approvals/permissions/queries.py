@@ -65,6 +65,15 @@ def requests_visible(user) -> QuerySet[ApprovalRequest]:
     return ApprovalRequest.objects.filter(visible)
 
 
+def requests_asked_by(user) -> QuerySet[ApprovalRequest]:
+    """The requests `user` asked for, open or closed: the requester as a person
+    (`rules.asked_by`, the rule that keeps them from deciding their own). Always visible to them
+    (`requests_visible` holds the same rule)."""
+    if not signed_in(user):
+        return ApprovalRequest.objects.none()
+    return ApprovalRequest.objects.filter(rules.asked_by(Person.of(user, approver=False)).q)
+
+
 def can_see(user, approval: ApprovalRequest) -> bool:
     """May `user` open the request's page? Asked of `requests_visible`, the one rule."""
     return requests_visible(user).filter(pk=approval.pk).exists()

@@ -130,6 +130,7 @@ def _store_registration(registration: Registration, caller: str) -> ApprovalRequ
         # The first notice to the deciders is due at once; `send_notifications` sends it,
         # outside the workflow's HTTP call (README: "E-mail").
         next_reminder_at=now,
+        notify_requester=registration.notify_requester,
     )
     Assignee.objects.bulk_create(_assignees(approval, registration))
     AuditEvent.objects.create(
@@ -178,6 +179,8 @@ def _registered_payload(approval: ApprovalRequest, registration: Registration) -
         payload["allow_changes_requested"] = True
     if registration.inputs:
         payload["inputs"] = [spec["name"] for spec in registration.inputs]
+    if not registration.notify_requester:
+        payload["notify_requester"] = False
     if approval.escalates_at is not None:
         payload["escalate_to"] = registration.escalate_to_emails + registration.escalate_to_groups
         payload["escalates_at"] = wire.iso_utc(approval.escalates_at)
@@ -337,7 +340,13 @@ def _close(approval: ApprovalRequest, decision: Decision) -> None:
     approval.delivery_status = DeliveryStatus.DUE
     approval.delivery_next_attempt_at = now
     approval.save(
-        update_fields=["status", "closed_at", "delivery_status", "delivery_next_attempt_at"]
+        update_fields=[
+            "status",
+            "closed_at",
+            "delivery_status",
+            "delivery_next_attempt_at",
+            *_requester_notice_due(approval, now),
+        ]
     )
     # The first attempt runs once the decision is safely stored. It claims the callback like
     # any `deliver_callbacks` pass (one of them wins); if it fails, a later pass retries.
@@ -345,6 +354,16 @@ def _close(approval: ApprovalRequest, decision: Decision) -> None:
         lambda: delivery.send(approval.pk, delivery.FIRST_ATTEMPT_READ_TIMEOUT_SECONDS),
         robust=True,
     )
+
+
+def _requester_notice_due(approval: ApprovalRequest, now) -> list[str]:
+    """Make the requester's outcome mail due, in the transaction that closes `approval`, unless
+    the registration said not to; the fields to save. `send_notifications` sends it, never the
+    call that closed the request (`approvals.notify.outcome`)."""
+    if not approval.notify_requester:
+        return []
+    approval.requester_notice_due_at = now
+    return ["requester_notice_due_at"]
 
 
 def cancel(approval_id, caller: str) -> ApprovalRequest:
@@ -366,7 +385,7 @@ def cancel(approval_id, caller: str) -> ApprovalRequest:
         now = timezone.now()
         approval.status = Status.CANCELLED
         approval.closed_at = now
-        approval.save(update_fields=["status", "closed_at"])
+        approval.save(update_fields=["status", "closed_at", *_requester_notice_due(approval, now)])
         AuditEvent.objects.create(
             request=approval, kind=AuditEvent.Kind.CANCELLED, actor=caller, at=now, payload={}
         )
@@ -412,7 +431,7 @@ def _record_expiry(approval: ApprovalRequest, seen_by: str) -> None:
     now = timezone.now()
     approval.status = Status.EXPIRED
     approval.closed_at = now
-    approval.save(update_fields=["status", "closed_at"])
+    approval.save(update_fields=["status", "closed_at", *_requester_notice_due(approval, now)])
     AuditEvent.objects.create(
         request=approval,
         kind=AuditEvent.Kind.EXPIRED,

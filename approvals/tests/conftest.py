@@ -26,6 +26,7 @@ from django.test import override_settings  # noqa: E402
 from approvals import audit  # noqa: E402
 from approvals.identity import google as approvals_google  # noqa: E402
 from standins.google import CertsServer, MetadataServer, SigningKey, TokenMinter  # noqa: E402
+from standins.smtp import MailServer  # noqa: E402
 from standins.workflows import CallbackReceiver  # noqa: E402
 
 assert os.environ["GCE_METADATA_HOST"] == _gce_metadata._GCE_METADATA_HOST, (
@@ -103,6 +104,30 @@ def receiver():
     server = CallbackReceiver().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def mail_server():
+    server = MailServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp(settings, mail_server):
+    """A real SMTP server on a local port, with Django's SMTP backend pointed at it: what it
+    received, parsed (`standins.smtp.Received`), is in `smtp.messages`, empty at the start."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = mail_server.port
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = ""
+    settings.EMAIL_HOST_PASSWORD = ""
+    mail_server.clear()
+    mail_server.refuse = False
+    yield mail_server
+    mail_server.refuse = False
 
 
 @pytest.fixture

@@ -611,6 +611,43 @@ def test_the_requester_sees_their_own_request_but_cannot_decide_it(
     assert receiver.received == []
 
 
+def test_a_requester_follows_their_requests_in_requested_by_me(
+    page, live, register_live, manager, make_user, receiver
+):
+    alice = make_user("alice", email="Alice@Example.com", approver=False)
+    decided = register_live(
+        title="Flights to Lisbon", requester_email="alice@example.com", amount="840.00"
+    )
+    register_live(requester_email="alice@example.com", assignees=["manager@example.com"])
+    register_live(title="Bob's laptop", requester_email="bob@example.com")
+    client = Client()
+    client.force_login(manager)
+    client.post(
+        f"/approvals/{decided['id']}/decide",
+        {"outcome": "rejected", "comment": "Book the earlier flight", "confirmed": "on"},
+    )
+
+    signed_in(page, live, alice)
+    page.goto("/")
+    tab(page, "Requested by me").click()
+
+    expect(page).to_have_url(f"{live.url}/?tab=mine")
+    expect(tab(page, "Requested by me")).to_have_attribute("aria-current", "page")
+    expect(inbox_rows(page)).to_have_count(2)
+    expect(page.get_by_role("columnheader", name="Where it stands")).to_be_visible()
+    expect(page.get_by_role("link", name="Bob's laptop")).to_have_count(0)
+    rejected = inbox_rows(page).filter(has_text="Flights to Lisbon")
+    expect(rejected).to_contain_text("Rejected")
+    expect(rejected).to_contain_text("Rejected by manager@example.com")
+    expect(rejected).to_contain_text("Workflow: delivered")
+    expect(inbox_rows(page).filter(has_text="Team offsite in Lisbon")).to_contain_text("Pending")
+    assert_accessible(page, "the inbox's Requested by me")
+    shot(page, "inbox-requested-by-me")
+
+    page.get_by_role("link", name="Flights to Lisbon").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Flights to Lisbon")
+
+
 def test_a_person_without_the_decide_permission_sees_an_empty_inbox_notice(
     page, live, register_live, make_user
 ):
@@ -784,7 +821,7 @@ def test_on_a_phone_the_inbox_and_the_request_page_fit_the_screen(
     assert_fits_the_width(page)
     expect(page.get_by_role("link", name=long_title)).to_be_visible()
     assert_on_screen_horizontally(page.get_by_role("link", name="Team lunch"))
-    for name in ("Waiting for me", "All pending", "Decided"):
+    for name in ("Waiting for me", "All pending", "Decided", "Requested by me"):
         assert_on_screen_horizontally(tab(page, name))
     assert_on_screen_horizontally(page.get_by_label(f"Select “{long_title}”"))
     assert_fits_the_width(page)

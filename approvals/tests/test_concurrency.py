@@ -403,3 +403,26 @@ def test_a_single_pass_on_a_locked_database_exits_1_and_leaves_the_callback_due(
     again = run(env, "manage.py", "deliver_callbacks")
     assert again.returncode == 0, again.stderr
     assert [c.body["decision"] for c in receiver.received] == ["approved"]
+
+
+@postgres_only
+def test_several_notification_passes_at_once_tell_each_requester_once(
+    register, manager, receiver, smtp
+):
+    """The requester's outcome mail, like a callback: taken under the row lock, sent once."""
+    from approvals.notify import outcome
+
+    created = [register(requester_email=f"req{n}@example.com") for n in range(20)]
+    for each in created:
+        services.decide(each["id"], manager, "approved", "")
+
+    def drain_outcomes():
+        while outcome.send_due(limit=5):
+            pass
+
+    at_once(*[drain_outcomes for _ in range(4)])
+
+    assert sorted(address for m in smtp.messages for address in m.rcpt_tos) == sorted(
+        f"req{n}@example.com" for n in range(20)
+    )
+    assert not ApprovalRequest.objects.filter(requester_notice_due_at__isnull=False).exists()

@@ -38,7 +38,7 @@ def test_tabs_split_waiting_pending_and_decided_with_counts(
     assert titles(signed_in.get("/?tab=pending")) == ["Mine to decide", "My own"]
     assert titles(signed_in.get("/?tab=decided")) == ["Already approved"]
     counts = {key: count for key, _label, count, _more in waiting.context["tabs"]}
-    assert counts == {"waiting": 1, "pending": 2, "decided": 1}
+    assert counts == {"waiting": 1, "pending": 2, "decided": 1, "mine": 1}
 
 
 def test_search_covers_title_requester_reference_and_description(signed_in, register):

@@ -28,6 +28,7 @@ TABS = {
     "waiting": "Waiting for me",
     "pending": "All pending",
     "decided": "Decided",
+    "mine": "Requested by me",
 }
 SORTS = {
     "oldest": ("Oldest first", ["created_at", "pk"]),
@@ -42,6 +43,8 @@ def tab_queryset(user, tab: str) -> QuerySet[ApprovalRequest]:
     """The requests of one tab, before search and filters."""
     if tab == "waiting":
         return permissions.requests_awaiting(user)
+    if tab == "mine":
+        return permissions.requests_asked_by(user)
     visible = permissions.requests_visible(user)
     if tab == "pending":
         return visible.filter(open_q())
