@@ -52,6 +52,8 @@ def test_the_callback_carries_the_decision_and_a_google_access_token(
                 "decided_at": decided_at,
             }
         ],
+        # The contract's "Richer decisions": always there, `{}` when the decision asked for none.
+        "inputs": {},
     }
     approval = ApprovalRequest.objects.get(pk=created["id"])
     assert approval.delivery_status == DeliveryStatus.DELIVERED

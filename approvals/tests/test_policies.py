@@ -340,6 +340,7 @@ SHAPES = [
     "delegation chain",
     "closed",
     "sent back",
+    "inputs required",
     "requester under another spelling",
     "assignees under other spellings",
     "delegate is the requester under another spelling",
@@ -395,6 +396,8 @@ def test_the_page_the_inbox_the_mail_and_visibility_agree_for_every_user(
         "closed": {},
         # Sent back by one of two approvers needed: closed at once, nobody decides any more.
         "sent back": {},
+        # Inputs change what a decision must carry, never who may give it.
+        "inputs required": {"anna": "", "ben": ""},
         "requester under another spelling": {
             **{"anna": "", "ben": "", "carl": "", "dora": "", "fiona": "", "felix": ""},
             "zed": "",
@@ -510,6 +513,19 @@ def _registered_in_shape(shape, register, make_user):
         "delegation chain": {"assignees": ["anna@example.com"]},
         "closed": {},
         "sent back": {"allow_changes_requested": True, "required_approvals": 2},
+        "inputs required": {
+            "assignees": ["anna@example.com", "ben@example.com"],
+            "inputs": [
+                {
+                    "name": "cost_center",
+                    "label": "Cost center",
+                    "type": "choice",
+                    "choices": ["R&D", "Sales"],
+                    "required": True,
+                    "when": ["approved", "rejected"],
+                },
+            ],
+        },
         "requester under another spelling": {"requester_email": '"Alice+Trip"@ｅxample.com'},
         "assignees under other spellings": {
             "assignees": ['"Anna"@EXAMPLE.com', "ben+x@example.com", "zed@example.com"],
