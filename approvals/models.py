@@ -227,7 +227,7 @@ class ApprovalRequest(models.Model):
     expires_at = models.DateTimeField()
     closed_at = models.DateTimeField(null=True, blank=True)
 
-    # E-mail and policies, run by `send_notifications` (see `approvals.notify.reminders`).
+    # Notices and policies, run by `send_notifications` (see `approvals.notify.reminders`).
     escalates_at = models.DateTimeField(
         null=True, blank=True, help_text="From then on, the escalation targets may decide too."
     )
@@ -596,13 +596,13 @@ class AuditEvent(models.Model):
         CALLBACK_SENT = "callback_sent", "Callback delivered"
         CALLBACK_FAILED = "callback_failed", "Callback failed"
         CALLBACK_RETRY = "callback_retry", "Callback retry requested"
-        NOTIFIED = "notified", "Deciders e-mailed"
-        NOTIFY_FAILED = "notify_failed", "E-mail to deciders failed"
+        NOTIFIED = "notified", "Deciders told"
+        NOTIFY_FAILED = "notify_failed", "Notice to deciders failed"
         REMINDED = "reminded", "Deciders reminded"
         ESCALATED = "escalated", "Escalated"
         REASSIGNED = "reassigned", "Reassigned"
-        OUTCOME_MAILED = "outcome_mailed", "Requester e-mailed the outcome"
-        OUTCOME_MAIL_FAILED = "outcome_mail_failed", "E-mail to requester failed"
+        OUTCOME_MAILED = "outcome_mailed", "Requester told the outcome"
+        OUTCOME_MAIL_FAILED = "outcome_mail_failed", "Notice to requester failed"
 
     request = models.ForeignKey(
         ApprovalRequest, on_delete=models.PROTECT, related_name="audit_events"
@@ -725,3 +725,132 @@ class PersonalToken(models.Model):
         if self.expires_at <= timezone.now():
             return "expired"
         return "active"
+
+
+class Channel(models.TextChoices):
+    """Where a notice can reach a person (`approvals.notify.channels`)."""
+
+    EMAIL = "email", "E-mail"
+    SLACK = "slack", "Slack"
+    GOOGLE_CHAT = "google_chat", "Google Chat"
+
+
+class Notice(models.Model):
+    """One message to one person on one channel: a row of the notification outbox.
+
+    The transaction that makes a notice due (a registration's first notice falling due, a
+    reminder point, an escalation, a reassignment, a request closing, a delegation, a decision
+    that changes what a chat message should say) writes one row per person and channel;
+    `manage.py send_notifications` sends what is due (`approvals.notify.outbox`), each row once,
+    and a row whose channel failed is due again later, for that channel only. `ref` is the
+    channel's handle of the message it sent (a Slack channel and `ts`, a Chat message name), so
+    that a later notice can update it in place.
+    """
+
+    class Purpose(models.TextChoices):
+        NEW = "new", "New request"  # just registered: to everyone who may decide it
+        REMINDER = "reminder", "Reminder"  # still waiting: to everyone who may decide it now
+        ESCALATION = "escalation", "Escalation"  # to the escalation targets, who may now decide
+        REASSIGNED = "reassigned", "Handed to them"  # to the person a reassignment named
+        OUTCOME = "outcome", "Outcome"  # to the requester, once the request closed
+        DELEGATION = "delegation", "Named a delegate"  # to a new delegate (no request)
+        UPDATE = "update", "Message updated"  # a chat message of the request, after a decision
+
+    class State(models.TextChoices):
+        DUE = "due", "Due"  # waiting for its (next) attempt
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"  # given up after failures
+        DROPPED = "dropped", "Not sent"  # no longer needed, or the person is not on the channel
+
+    request = models.ForeignKey(
+        ApprovalRequest, on_delete=models.CASCADE, null=True, blank=True, related_name="notices"
+    )
+    delegation = models.ForeignKey(
+        Delegation, on_delete=models.CASCADE, null=True, blank=True, related_name="notices"
+    )
+    purpose = models.CharField(max_length=10, choices=Purpose.choices)
+    channel = models.CharField(max_length=11, choices=Channel.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The person's account (a requester may have none).",
+    )
+    email = models.CharField(max_length=MAX_EMAIL, help_text="The person's address, as known.")
+    email_key = models.CharField(
+        max_length=MAX_EMAIL, help_text="The person (`approvals.emails.canonical`)."
+    )
+    on_behalf_of = models.CharField(
+        max_length=MAX_EMAIL, blank=True, help_text="Whom they stand in for, as a delegate."
+    )
+    payload = models.JSONField(
+        default=dict, blank=True, help_text="What the occasion adds (a reminder's point, ...)."
+    )
+    updates = models.ForeignKey(
+        "self",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="updated_by",
+        help_text="The notice whose message this one updates in place.",
+    )
+    state = models.CharField(max_length=7, choices=State.choices, default=State.DUE)
+    created_at = models.DateTimeField(default=timezone.now)
+    due_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its next attempt is due; empty once settled."
+    )
+    claim = models.UUIDField(null=True, blank=True, editable=False)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    ref = models.JSONField(
+        default=dict, blank=True, help_text="The channel's handle of the message sent."
+    )
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [
+            models.Index(fields=["due_at"], name="notice_due", condition=models.Q(state="due")),
+            models.Index(fields=["request", "channel"], name="notice_request_channel"),
+            models.Index(fields=["claim"], name="notice_claim", condition=~models.Q(claim=None)),
+        ]
+
+    def __str__(self):
+        return f"{self.get_purpose_display()} to {self.email} by {self.get_channel_display()}"
+
+
+class ChannelPreference(models.Model):
+    """The channels a person turned off on their settings page; every channel that reaches them
+    is on otherwise. Kept by mailbox, so it holds for every account with that address."""
+
+    email_key = models.CharField(max_length=MAX_EMAIL, unique=True)
+    off = models.JSONField(default=list, blank=True, help_text="Channel names turned off.")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"{self.email_key}: off {', '.join(self.off) or 'none'}"
+
+
+class ChatAccount(models.Model):
+    """A person's account on a chat platform and the conversation the app writes to them in:
+    learned from Slack's `users.lookupByEmail` and `conversations.open`, or from Google Chat's
+    `ADDED_TO_SPACE` event in a direct message (the only way an app learns a Chat space)."""
+
+    channel = models.CharField(max_length=11, choices=Channel.choices)
+    email_key = models.CharField(max_length=MAX_EMAIL, help_text="The person's mailbox.")
+    user_id = models.CharField(max_length=200, help_text="Slack `U...`; Chat `users/...`.")
+    conversation = models.CharField(
+        max_length=200, help_text="Slack's direct message `D...`; Chat's `spaces/...`."
+    )
+    learned_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "email_key"], name="chat_account_once"),
+        ]
+        indexes = [models.Index(fields=["channel", "user_id"], name="chat_account_user")]
+
+    def __str__(self):
+        return f"{self.email_key} on {self.get_channel_display()}"

@@ -239,6 +239,23 @@ APPROVALS_IAP_CERTS_URL = os.environ.get(
     "APPROVALS_IAP_CERTS_URL", "https://www.gstatic.com/iap/verify/public_key"
 )
 
+# --- Chat channels (contract: "Chat channels"; docs/chat.md) -----------------------------------
+
+# Slack is on when both of these are set; Google Chat when its audience is.
+APPROVALS_SLACK_BOT_TOKEN = os.environ.get("APPROVALS_SLACK_BOT_TOKEN", "").strip()
+APPROVALS_SLACK_SIGNING_SECRET = os.environ.get("APPROVALS_SLACK_SIGNING_SECRET", "").strip()
+APPROVALS_SLACK_API_URL = (
+    os.environ.get("APPROVALS_SLACK_API_URL", "").strip() or "https://slack.com/api/"
+)
+APPROVALS_GOOGLE_CHAT_AUDIENCE = os.environ.get("APPROVALS_GOOGLE_CHAT_AUDIENCE", "").strip()
+APPROVALS_GOOGLE_CHAT_CERTS_URL = (
+    os.environ.get("APPROVALS_GOOGLE_CHAT_CERTS_URL", "").strip()
+    or "https://www.googleapis.com/service_accounts/v1/metadata/x509/chat@system.gserviceaccount.com"
+)
+APPROVALS_GOOGLE_CHAT_API_URL = (
+    os.environ.get("APPROVALS_GOOGLE_CHAT_API_URL", "").strip() or "https://chat.googleapis.com/"
+)
+
 # --- Logging -------------------------------------------------------------------------------------
 
 # On Cloud Run (a service or a job) log lines are structured JSON on stdout, which Cloud Logging

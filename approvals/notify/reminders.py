@@ -1,25 +1,24 @@
-"""E-mail to the people who may decide: the first notice, reminders and escalations; when each
-is due, and the passes that send them.
+"""When the people who may decide are told: the first notice, reminders and escalations, and
+the passes that take each occasion and queue its notices (`notify.notices`, `notify.outbox`).
 
-Every e-mail about a request leaves from here, from `manage.py send_notifications` (a Cloud Run
-job on Cloud Scheduler, or `--loop` locally), never from inside the workflow's registration call:
-a slow or failing mail server cannot slow down or fail a registration, and a month-end batch of
-registrations is not held up by e-mail (docs/benchmarks.md).
+Every notice about a request leaves from `manage.py send_notifications` (a Cloud Run job on
+Cloud Scheduler, or `--loop` locally), never from inside the workflow's registration call: a slow
+or failing mail server or chat platform cannot slow down or fail a registration, and a month-end
+batch of registrations is not held up by notices (docs/benchmarks.md).
 
-A request keeps the time of its next e-mail in `next_reminder_at`: registration sets it to now,
-for the first notice; each e-mail moves it to the next reminder point, so finding what is due is
-one indexed query. Reminder points come from `APPROVALS_REMINDERS`, a comma-separated list where
-each point is a share of the request's lifetime (`50%`: halfway to expiry) or a time before
-expiry (`1d`, `4h`, `30m`, `90s`). The default, `50%,1d`, reminds halfway and a day before the
-request expires. Points before the request was registered (a `1d` point on a two-hour request)
-are skipped. When no mail at all could be sent (the mail server is down), the same e-mail is due
-again `MAIL_RETRY_DELAY` later, until the request closes.
+A request keeps the time of its next notice in `next_reminder_at`: registration sets it to now,
+for the first notice; each one moves it to the next reminder point, so finding what is due is one
+indexed query. Reminder points come from `APPROVALS_REMINDERS`, a comma-separated list where each
+point is a share of the request's lifetime (`50%`: halfway to expiry) or a time before expiry
+(`1d`, `4h`, `30m`, `90s`). The default, `50%,1d`, reminds halfway and a day before the request
+expires. Points before the request was registered (a `1d` point on a two-hour request) are
+skipped. A notice whose channel fails is retried by the outbox, for that person and channel only.
 
 An escalation is due once `escalates_at` has passed while `escalated_at` is still empty:
 `escalate_due` tells the escalation targets they may now decide (they may from `escalates_at` on
 whether or not they were told yet, see `approvals.permissions`). Each request is locked while its
-turn is recorded, so two passes at once never send the same e-mail twice, and the mail goes out
-only after that commits (`approvals.notify.notices`). Closed requests get nothing.
+turn is recorded and its notices queued, so two passes at once never queue the same notice
+twice; they go out once that commits. Closed requests get nothing.
 """
 
 import logging
@@ -38,8 +37,6 @@ from approvals.wire import iso_utc
 
 logger = logging.getLogger(__name__)
 
-# When no mail at all could be sent, the same e-mail is due again this much later.
-MAIL_RETRY_DELAY = timedelta(minutes=5)
 # The format of `APPROVALS_REMINDERS`: its units, one point, and the format in words for whoever
 # sets it (the hint of the configuration check `approvals.E004`).
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -131,12 +128,11 @@ def send_due_notices(limit: int = 500) -> int:
 
 
 def remind(request_id) -> bool:
-    """Take one request's due e-mail (its first notice, or a reminder), move its next one on,
-    and once that is committed e-mail those who may decide it now; return whether this call
-    took it."""
+    """Take one request's due notice (its first, or a reminder), move its next one on, and queue
+    it to those who may decide it now; return whether this call took it."""
     with transaction.atomic():
         now = timezone.now()
-        # Another pass holding the row is e-mailing it already: skip rather than wait.
+        # Another pass holding the row is taking it already: skip rather than wait.
         approval = (
             ApprovalRequest.objects.select_for_update(skip_locked=True)
             .filter(open_q(), pk=request_id, next_reminder_at__lte=now)
@@ -151,27 +147,8 @@ def remind(request_id) -> bool:
             approval.notified_at = now
         approval.next_reminder_at = next_reminder_at(approval.created_at, approval.expires_at, now)
         approval.save(update_fields=["notified_at", "next_reminder_at"])
-        # After the commit, so a rolled-back pass sends nothing.
-        transaction.on_commit(lambda: _send(approval, purpose, payload), robust=True)
+        notices.tell_deciders(approval, purpose, payload=payload)
     return True
-
-
-def _send(approval: ApprovalRequest, purpose, payload: dict) -> None:
-    """E-mail, and when nothing at all could be sent, make the same e-mail due again later."""
-    result = notices.notify(approval.pk, purpose, payload=payload)
-    if result.sent or not result.failed:
-        return
-    retry_at = timezone.now() + MAIL_RETRY_DELAY
-    again = {"next_reminder_at": retry_at}
-    if purpose == notices.Purpose.NEW:
-        again["notified_at"] = None
-    ApprovalRequest.objects.filter(open_q(), pk=approval.pk).update(**again)
-    logger.warning(
-        "No e-mail about request %s could be sent; trying again at %s",
-        approval.pk,
-        iso_utc(retry_at),
-        extra={"json_fields": {"request_id": str(approval.pk), "purpose": str(purpose)}},
-    )
 
 
 def escalate_due(limit: int = 500) -> int:
@@ -210,10 +187,7 @@ def escalate(request_id) -> bool:
                 "escalates_at": iso_utc(approval.escalates_at),
             },
         )
-        transaction.on_commit(
-            lambda: notices.notify(approval.pk, notices.Purpose.ESCALATION),
-            robust=True,
-        )
+        notices.tell_deciders(approval, notices.Purpose.ESCALATION)
     logger.info(
         "Request %s escalated",
         approval.pk,
@@ -234,34 +208,24 @@ def tell_handed_due(limit: int = 500) -> int:
 
 
 def tell_handed(row_id) -> bool:
-    """Take one due reassignment notice and, once that is committed, e-mail the person the
-    request was handed to (only while it is open and theirs to decide); return whether this
-    call took it. Locked on the request like `remind`, so two passes never send it twice."""
+    """Take one due reassignment notice and queue it to the person the request was handed to
+    (only while it is open and theirs to decide); return whether this call took it. Locked on
+    the request like `remind`, so two passes never send it twice."""
     with transaction.atomic():
         row = Assignee.objects.filter(pk=row_id, notice_due_at__lte=timezone.now()).first()
         if row is None:
             return False
-        locked = (
+        approval = (
             ApprovalRequest.objects.select_for_update(skip_locked=True)
             .filter(pk=row.request_id)
-            .values_list("pk", flat=True)
             .first()
         )
-        if locked is None:
+        if approval is None:
             return False  # another pass holds it
         row = Assignee.objects.filter(pk=row_id, notice_due_at__isnull=False).first()
         if row is None:
             return False  # taken by another pass meanwhile
         Assignee.objects.filter(pk=row_id).update(notice_due_at=None)
-        transaction.on_commit(lambda: _tell(row), robust=True)
+        if approval.is_open:
+            notices.tell_deciders(approval, notices.Purpose.REASSIGNED, handed=row)
     return True
-
-
-def _tell(row: Assignee) -> None:
-    """E-mail the person `row` names; when it could not be sent, due again later."""
-    result = notices.notify(row.request_id, notices.Purpose.REASSIGNED, handed=row)
-    if result.failed and not result.sent:
-        retry_at = timezone.now() + MAIL_RETRY_DELAY
-        Assignee.objects.filter(pk=row.pk, notice_due_at__isnull=True).update(
-            notice_due_at=retry_at
-        )

@@ -22,6 +22,7 @@ from approvals.models import (
     Status,
     overdue_q,
 )
+from approvals.notify import outbox
 from approvals.registration import Registration
 
 logger = logging.getLogger(__name__)
@@ -266,6 +267,8 @@ def decide(approval_id, user, outcome: str, comment: str, *, values=None, via=No
         _audit_decision(approval, decision, given, final, via)
         if final:
             _close(approval, decision)
+        else:  # the decider's own chat messages say what they did; the others' still ask
+            outbox.update_messages(approval, email_key=permissions.user_email(user))
     if not final:
         return Decided(decision, approval, approvals_missing=approval.required_approvals - given)
     # The first attempt ran at the commit (unless a caller's own transaction still holds it).
@@ -345,7 +348,7 @@ def _close(approval: ApprovalRequest, decision: Decision) -> None:
             "closed_at",
             "delivery_status",
             "delivery_next_attempt_at",
-            *_requester_notice_due(approval, now),
+            *_closing_notices(approval, now),
         ]
     )
     # The first attempt runs once the decision is safely stored. It claims the callback like
@@ -356,10 +359,12 @@ def _close(approval: ApprovalRequest, decision: Decision) -> None:
     )
 
 
-def _requester_notice_due(approval: ApprovalRequest, now) -> list[str]:
-    """Make the requester's outcome mail due, in the transaction that closes `approval`, unless
-    the registration said not to; the fields to save. `send_notifications` sends it, never the
-    call that closed the request (`approvals.notify.outcome`)."""
+def _closing_notices(approval: ApprovalRequest, now) -> list[str]:
+    """In the transaction that closes `approval`: queue the updates of its chat messages, and
+    make the requester's outcome notice due unless the registration said not to; the fields to
+    save. `send_notifications` sends both, never the call that closed the request
+    (`approvals.notify.outbox`, `approvals.notify.outcome`)."""
+    outbox.update_messages(approval)
     if not approval.notify_requester:
         return []
     approval.requester_notice_due_at = now
@@ -385,7 +390,7 @@ def cancel(approval_id, caller: str) -> ApprovalRequest:
         now = timezone.now()
         approval.status = Status.CANCELLED
         approval.closed_at = now
-        approval.save(update_fields=["status", "closed_at", *_requester_notice_due(approval, now)])
+        approval.save(update_fields=["status", "closed_at", *_closing_notices(approval, now)])
         AuditEvent.objects.create(
             request=approval, kind=AuditEvent.Kind.CANCELLED, actor=caller, at=now, payload={}
         )
@@ -431,7 +436,7 @@ def _record_expiry(approval: ApprovalRequest, seen_by: str) -> None:
     now = timezone.now()
     approval.status = Status.EXPIRED
     approval.closed_at = now
-    approval.save(update_fields=["status", "closed_at", *_requester_notice_due(approval, now)])
+    approval.save(update_fields=["status", "closed_at", *_closing_notices(approval, now)])
     AuditEvent.objects.create(
         request=approval,
         kind=AuditEvent.Kind.EXPIRED,

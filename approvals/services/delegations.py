@@ -46,14 +46,17 @@ def delegate(
     now = timezone.now()
     starts_at = max(starts_at or now, now)
     _check_period(starts_at, ends_at, now)
-    delegation = Delegation.objects.create(
-        delegator=delegator,
-        delegate=stand_in,
-        starts_at=starts_at,
-        ends_at=ends_at,
-        note=note.strip(),
-        created_at=now,
-    )
+    with transaction.atomic():
+        delegation = Delegation.objects.create(
+            delegator=delegator,
+            delegate=stand_in,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            note=note.strip(),
+            created_at=now,
+        )
+        # A person cannot stand in for someone without knowing it; told once the row is stored.
+        notices.tell_delegate(delegation)
     logger.info(
         "%s delegated to %s from %s until %s",
         permissions.user_email(delegator),
@@ -62,8 +65,6 @@ def delegate(
         wire.iso_utc(ends_at),
         extra={"json_fields": _delegation_fields(delegation)},
     )
-    # A person cannot stand in for someone without knowing it; told once the row is stored.
-    transaction.on_commit(lambda: notices.tell_delegate(delegation), robust=True)
     return delegation
 
 

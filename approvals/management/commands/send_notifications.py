@@ -1,16 +1,16 @@
-"""The periodic e-mail pass: escalate what is due, send the due first notices and reminders,
-tell the people requests were handed to, then the requesters' outcome mails
-(`approvals.notify.outcome`).
+"""The periodic notice pass: escalate what is due, send the due first notices and reminders,
+tell the people requests were handed to and the requesters the outcome
+(`approvals.notify.outcome`), then whatever else the outbox holds that is due: retries of a
+channel that failed, and chat messages to update (`approvals.notify.outbox`).
 
 Meant as a Cloud Run job triggered every minute by Cloud Scheduler, like `deliver_callbacks`: one
 pass per invocation, then exit 0; or --loop to keep going (a local run), also past a pass that
-failed (`approvals.management.passes`). Each e-mail is sent once,
-however often or however late the job runs, and tried again later only when it could be sent to
-nobody (`approvals.notify.reminders`).
+failed (`approvals.management.passes`). Each notice is sent once on each channel, however often
+or however late the job runs, and tried again later on a channel that failed.
 """
 
 from approvals.management.passes import PassCommand
-from approvals.notify import outcome, reminders
+from approvals.notify import outbox, outcome, reminders
 
 
 class Command(PassCommand):
@@ -36,10 +36,17 @@ class Command(PassCommand):
         told = 0
         while batch := outcome.send_due():
             told += batch
+        # Last: whatever the steps above queued and could not send at once, every retry that is
+        # due, and the chat messages to update after decisions (`approvals.notify.outbox`).
+        retried = 0
+        while batch := outbox.send_due():
+            retried += batch
         said = f"E-mailed about {mailed} request(s); escalated {escalated} request(s)."
         # Each said only when there was any, so the pass's line reads as before otherwise.
         if handed:
             said += f" Told {handed} person(s) of a request handed to them."
         if told:
             said += f" Told {told} requester(s) the outcome."
+        if retried:
+            said += f" Sent {retried} other notice(s)."
         return said

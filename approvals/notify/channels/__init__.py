@@ -1,0 +1,56 @@
+"""The channels notices go out on: e-mail, Slack and Google Chat, each behind `base.Channel`.
+
+A channel is on when the deployment's settings turn it on (e-mail always is). A person gets each
+notice once on every channel that is on, reaches them, and that they have not turned off on their
+settings page (`ChannelPreference`); e-mail stays on for someone whom no other channel reaches, so
+nobody turns every notice off by mistake.
+"""
+
+from functools import cache
+
+from django.utils.module_loading import import_string
+
+from approvals.models import Channel as Names
+from approvals.models import ChannelPreference
+from approvals.notify.channels.base import SENT, Channel, ChannelDown, Result
+
+__all__ = ["SENT", "Channel", "ChannelDown", "Result", "all_channels", "channel", "for_person"]
+
+CLASSES = {
+    Names.EMAIL: "approvals.notify.channels.email.EmailChannel",
+    Names.SLACK: "approvals.notify.channels.slack.SlackChannel",
+    Names.GOOGLE_CHAT: "approvals.notify.channels.google_chat.GoogleChatChannel",
+}
+
+
+@cache
+def channel(name: str) -> Channel:
+    """The channel called `name` (one instance per process: a chat client is reused)."""
+    return import_string(CLASSES[Names(name)])()
+
+
+def all_channels() -> list[Channel]:
+    """Every channel, on or not, in the order the settings page lists them."""
+    return [channel(name) for name in CLASSES]
+
+
+def turned_off(email_key: str) -> set[str]:
+    """The channels the person with this mailbox turned off."""
+    preference = ChannelPreference.objects.filter(email_key=email_key).first()
+    return set(preference.off) if preference else set()
+
+
+def reachable(email_key: str) -> list[Channel]:
+    """The channels that are on and reach this person, whatever they chose."""
+    return [c for c in all_channels() if c.is_on() and c.reaches(email_key)]
+
+
+def for_person(email_key: str, off: set[str] | None = None) -> list[Channel]:
+    """The channels a notice to this person goes out on: those that reach them, less those they
+    turned off; e-mail when that leaves none."""
+    reach = reachable(email_key)
+    off = turned_off(email_key) if off is None else off
+    chosen = [c for c in reach if c.name not in off]
+    if chosen or not reach:
+        return chosen
+    return [c for c in reach if c.name == Names.EMAIL] or reach[:1]

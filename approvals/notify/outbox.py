@@ -1,0 +1,284 @@
+"""The notification outbox: every notice is a `Notice` row, written in the transaction that made
+it due, and sent from here, each once, on each of its person's channels.
+
+`queue` writes the rows (one per person and channel, `approvals.notify.channels.for_person`);
+once that transaction commits, `send` tries them at once, and `send_due` (the last step of
+`manage.py send_notifications`) sends whatever is still due: a row whose process died before its
+attempt, and a row whose channel failed, which is due again `RETRY_DELAY` later for that channel
+only. A row is claimed before it is sent (a conditional UPDATE, like the callbacks'
+`delivery.claim_due`), so two passes at once never send it twice.
+
+What is sent is recorded on the request's audit log, per occasion and channel: `notified` or
+`reminded` with the recipients, `notify_failed` with the error; `outcome_mailed` and
+`outcome_mail_failed` for the requester. A notice to the deciders of a request that closed
+meanwhile is dropped; a failing one is given up `GIVE_UP_AFTER` after it was queued.
+"""
+
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from itertools import groupby
+
+from django.db import transaction
+from django.utils import timezone
+
+from approvals import emails, permissions
+from approvals.models import AuditEvent, Notice
+from approvals.notify import channels
+
+logger = logging.getLogger(__name__)
+
+RETRY_DELAY = timedelta(minutes=5)  # a notice whose channel failed is due again this much later
+GIVE_UP_AFTER = timedelta(days=1)  # ... until this long after it was queued
+LEASE = timedelta(minutes=5)  # a claimed notice is due again this long after, if never recorded
+
+Purpose = Notice.Purpose
+FOR_DECIDERS = {Purpose.NEW, Purpose.REMINDER, Purpose.ESCALATION, Purpose.REASSIGNED}
+SENT_KIND = {
+    Purpose.NEW: AuditEvent.Kind.NOTIFIED,
+    Purpose.REMINDER: AuditEvent.Kind.REMINDED,
+    Purpose.ESCALATION: AuditEvent.Kind.NOTIFIED,
+    Purpose.REASSIGNED: AuditEvent.Kind.NOTIFIED,
+    Purpose.OUTCOME: AuditEvent.Kind.OUTCOME_MAILED,
+}
+FAILED_KIND = {
+    **dict.fromkeys(FOR_DECIDERS, AuditEvent.Kind.NOTIFY_FAILED),
+    Purpose.OUTCOME: AuditEvent.Kind.OUTCOME_MAIL_FAILED,
+}
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Whom a notice is for: their address, their account when they have one, and whom they
+    stand in for as a delegate."""
+
+    email: str
+    user: object = None
+    on_behalf_of: str = ""
+
+    @property
+    def email_key(self) -> str:
+        try:
+            return emails.canonical(self.email)
+        except emails.InvalidAddress:
+            return ""
+
+
+def deciders(people: Iterable[permissions.Decider]) -> list[Recipient]:
+    """The recipients of a notice to the deciders `permissions.deciders` found."""
+    return [Recipient(p.email, p.user, p.on_behalf_of) for p in people]
+
+
+def queue(
+    purpose: str,
+    recipients: Iterable[Recipient],
+    *,
+    approval=None,
+    delegation=None,
+    payload: dict | None = None,
+    send_now: bool = True,
+) -> list[Notice]:
+    """Write the notices of one occasion, one per recipient and channel, in the caller's
+    transaction; with `send_now`, try them as soon as it commits."""
+    now = timezone.now()
+    rows = [
+        Notice(
+            request=approval,
+            delegation=delegation,
+            purpose=purpose,
+            channel=channel.name,
+            user=recipient.user,
+            email=recipient.email.strip(),
+            email_key=recipient.email_key,
+            on_behalf_of=recipient.on_behalf_of,
+            payload=payload or {},
+            created_at=now,
+            due_at=now,
+        )
+        for recipient in recipients
+        if recipient.email_key
+        for channel in channels.for_person(recipient.email_key)
+    ]
+    Notice.objects.bulk_create(rows)
+    if rows and send_now:
+        ids = [row.pk for row in rows]
+        transaction.on_commit(lambda: send(ids), robust=True)
+    return rows
+
+
+def send_due(limit: int = 500) -> int:
+    """Send the notices that are due; return how many were taken."""
+    due = (
+        Notice.objects.filter(state=Notice.State.DUE, due_at__lte=timezone.now())
+        .order_by("due_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return send(list(due))
+
+
+def send(ids: Sequence[int]) -> int:
+    """Claim the due notices among `ids`, send them on their channels and record what became of
+    each; return how many this call took (another pass may hold the rest)."""
+    if not ids:
+        return 0
+    claim = uuid.uuid4()
+    now = timezone.now()
+    Notice.objects.filter(pk__in=ids, state=Notice.State.DUE, due_at__lte=now).update(
+        claim=claim, due_at=now + LEASE
+    )
+    taken = list(
+        Notice.objects.filter(claim=claim)
+        .select_related("request", "delegation", "user", "updates")
+        .order_by("request_id", "purpose", "channel", "pk")
+    )
+    for _, batch in groupby(taken, key=lambda n: (n.request_id, n.purpose, n.channel)):
+        _send_batch(list(batch))
+    return len(taken)
+
+
+def _send_batch(batch: list[Notice]) -> None:
+    """Send notices of one request, occasion and channel, and record the results."""
+    first = batch[0]
+    if first.purpose in FOR_DECIDERS and not first.request.is_open:
+        _settle(batch, [None] * len(batch), dropped="The request closed before it was sent.")
+        return
+    channel = channels.channel(first.channel)
+    try:
+        results = channel.send(batch) if channel.is_on() else None
+    except channels.ChannelDown as down:
+        results = [channels.Result(False, str(down))] * len(batch)
+    except Exception as exc:  # a channel's bug fails its own notices only
+        logger.exception("The %s channel failed", channel.name)
+        results = [channels.Result(False, f"{type(exc).__name__}: {exc}"[:300])] * len(batch)
+    if results is None:
+        _settle(batch, [None] * len(batch), dropped=f"{channel.label} is turned off.")
+        return
+    _settle(batch, results)
+
+
+def _settle(batch: list[Notice], results, dropped: str = "") -> None:
+    """Store each notice's result and write the occasion's audit events and log lines."""
+    now = timezone.now()
+    sent, failed = [], []
+    with transaction.atomic():
+        for notice, result in zip(batch, results, strict=True):
+            claimed = Notice.objects.filter(pk=notice.pk, claim=notice.claim)
+            if result is None:
+                claimed.update(
+                    state=Notice.State.DROPPED, due_at=None, claim=None, last_error=dropped
+                )
+            elif result.sent:
+                claimed.update(
+                    state=Notice.State.SENT,
+                    due_at=None,
+                    claim=None,
+                    sent_at=now,
+                    attempts=notice.attempts + 1,
+                    ref=result.ref,
+                    last_error="",
+                )
+                sent.append(notice)
+            else:
+                retry = result.retry and now - notice.created_at < GIVE_UP_AFTER
+                claimed.update(
+                    state=Notice.State.DUE if retry else Notice.State.FAILED,
+                    due_at=now + RETRY_DELAY if retry else None,
+                    claim=None,
+                    attempts=notice.attempts + 1,
+                    last_error=result.error[:300],
+                )
+                failed.append((notice, result.error, retry))
+        _record(batch[0], sent, failed, now)
+
+
+def _record(first: Notice, sent: list[Notice], failed: list, now) -> None:
+    """The audit events and log lines of one occasion on one channel."""
+    fields = {"purpose": first.purpose, "channel": first.channel, **first.payload}
+    log_fields = {
+        "request_id": str(first.request_id),
+        "purpose": first.purpose,
+        "channel": first.channel,
+    }
+    if sent:
+        recipients = [n.email for n in sent]
+        if first.request_id and first.purpose in SENT_KIND:
+            AuditEvent.objects.create(
+                request=first.request,
+                kind=SENT_KIND[first.purpose],
+                actor="system",
+                at=now,
+                payload={"recipients": recipients, **fields},
+            )
+        logger.info(
+            "Sent the %s notice of request %s to %d person(s) by %s",
+            first.purpose,
+            first.request_id,
+            len(sent),
+            first.channel,
+            extra={"json_fields": {**log_fields, "recipients": len(sent)}},
+        )
+    if failed:
+        error = failed[0][1]
+        retry = any(again for _, _, again in failed)
+        if first.request_id and first.purpose in FAILED_KIND:
+            AuditEvent.objects.create(
+                request=first.request,
+                kind=FAILED_KIND[first.purpose],
+                actor="system",
+                at=now,
+                payload={
+                    "recipients": [n.email for n, _, _ in failed],
+                    "error": error,
+                    "retry": retry,
+                    **fields,
+                },
+            )
+        logger.warning(
+            "Could not send the %s notice of request %s to %d person(s) by %s: %s; %s",
+            first.purpose,
+            first.request_id,
+            len(failed),
+            first.channel,
+            error,
+            f"trying again in {RETRY_DELAY}" if retry else "giving up",
+            extra={
+                "json_fields": {**log_fields, "failed": len(failed), "error": error, "retry": retry}
+            },
+        )
+
+
+CHAT = {"slack", "google_chat"}
+
+
+def update_messages(approval, *, email_key: str | None = None) -> list[Notice]:
+    """Queue the updates of the chat messages sent about `approval` (all of them, or those to
+    one person), in the caller's transaction: after a decision, a cancel or an expiry, each
+    message says what happened and offers no button the server would refuse. Sent by the next
+    `send_notifications` pass, never inside the call that decided."""
+    sent = Notice.objects.filter(
+        request=approval,
+        channel__in=CHAT,
+        purpose__in=FOR_DECIDERS,
+        state=Notice.State.SENT,
+    )
+    if email_key is not None:
+        sent = sent.filter(email_key=email_key)
+    now = timezone.now()
+    rows = [
+        Notice(
+            request=approval,
+            purpose=Purpose.UPDATE,
+            channel=message.channel,
+            user_id=message.user_id,
+            email=message.email,
+            email_key=message.email_key,
+            on_behalf_of=message.on_behalf_of,
+            updates=message,
+            created_at=now,
+            due_at=now,
+        )
+        for message in sent
+    ]
+    return Notice.objects.bulk_create(rows)
