@@ -1,8 +1,10 @@
-"""URLs of the approvals app: the people's pages and the JSON API, one namespace."""
+"""URLs of the approvals app: the people's pages, the JSON API and the chat platforms'
+endpoints, one namespace."""
 
 from approvals.api import urls as api_urls
+from approvals.integrations import urls as integration_urls
 from approvals.web import urls as web_urls
 
 app_name = "approvals"
 
-urlpatterns = web_urls.urlpatterns + api_urls.urlpatterns
+urlpatterns = web_urls.urlpatterns + api_urls.urlpatterns + integration_urls.urlpatterns
