@@ -197,24 +197,17 @@ def _record(first: Notice, sent: list[Notice], failed: list, now) -> None:
     """The audit events and log lines of one occasion on one channel."""
     fields = {"purpose": first.purpose, "channel": first.channel, **first.payload}
     log_fields = {
-        "request_id": str(first.request_id),
+        "request_id": str(first.request_id) if first.request_id else None,
+        "delegation_id": first.delegation_id,
         "purpose": first.purpose,
         "channel": first.channel,
     }
     if sent:
-        recipients = [n.email for n in sent]
-        if first.request_id and first.purpose in SENT_KIND:
-            AuditEvent.objects.create(
-                request=first.request,
-                kind=SENT_KIND[first.purpose],
-                actor="system",
-                at=now,
-                payload={"recipients": recipients, **fields},
-            )
+        _audit(first, SENT_KIND, {"recipients": [n.email for n in sent], **fields}, now)
         logger.info(
-            "Sent the %s notice of request %s to %d person(s) by %s",
+            "Sent the %s notice of %s to %d person(s) by %s",
             first.purpose,
-            first.request_id,
+            _subject(first),
             len(sent),
             first.channel,
             extra={"json_fields": {**log_fields, "recipients": len(sent)}},
@@ -222,31 +215,44 @@ def _record(first: Notice, sent: list[Notice], failed: list, now) -> None:
     if failed:
         error = failed[0][1]
         retry = any(again for _, _, again in failed)
-        if first.request_id and first.purpose in FAILED_KIND:
-            AuditEvent.objects.create(
-                request=first.request,
-                kind=FAILED_KIND[first.purpose],
-                actor="system",
-                at=now,
-                payload={
-                    "recipients": [n.email for n, _, _ in failed],
-                    "error": error,
-                    "retry": retry,
-                    **fields,
-                },
-            )
+        recipients = [n.email for n, _, _ in failed]
+        _audit(
+            first,
+            FAILED_KIND,
+            {"recipients": recipients, "error": error, "retry": retry, **fields},
+            now,
+        )
         logger.warning(
-            "Could not send the %s notice of request %s to %d person(s) by %s: %s; %s",
+            "Could not send the %s notice of %s to %d person(s) by %s: %s; %s",
             first.purpose,
-            first.request_id,
+            _subject(first),
             len(failed),
             first.channel,
             error,
-            f"trying again in {RETRY_DELAY}" if retry else "giving up",
+            f"trying again in {RETRY_DELAY.seconds // 60} minutes" if retry else "giving up",
             extra={
                 "json_fields": {**log_fields, "failed": len(failed), "error": error, "retry": retry}
             },
         )
+
+
+def _audit(first: Notice, kinds: dict, payload: dict, now) -> None:
+    """The audit event of a request's notices, where its purpose has one (an update of a chat
+    message and a delegate's notice have none)."""
+    if first.request_id and first.purpose in kinds:
+        AuditEvent.objects.create(
+            request=first.request,
+            kind=kinds[first.purpose],
+            actor="system",
+            at=now,
+            payload=payload,
+        )
+
+
+def _subject(notice: Notice) -> str:
+    if notice.request_id:
+        return f"request {notice.request_id}"
+    return f"delegation {notice.delegation_id}"
 
 
 CHAT = {"slack", "google_chat"}
