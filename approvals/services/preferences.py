@@ -5,8 +5,7 @@ from django.utils import timezone
 from approvals.models import Channel, ChannelPreference
 
 NONE_LEFT = (
-    "Keep at least one channel on: otherwise nobody could tell you of the requests waiting for "
-    "you."
+    "Keep at least one channel on: otherwise nobody could tell you of the requests waiting for you."
 )
 
 
