@@ -119,3 +119,18 @@ def test_the_choice_holds_for_every_spelling_of_the_address(client, make_user, c
 
 def test_signing_in_is_needed(client):
     assert client.get(PAGE).status_code == 302
+
+
+def test_auditors_read_the_outbox_in_the_admin_and_may_not_change_it(
+    client, auditor, manager, register
+):
+    approval = ApprovalRequest.objects.get(pk=register()["id"])
+    [notice] = notices.tell_deciders(approval, Notice.Purpose.NEW)
+    client.force_login(auditor)
+
+    listed = client.get("/admin/approvals/notice/", {"q": "manager"})
+    shown = client.get(f"/admin/approvals/notice/{notice.pk}/change/")
+
+    assert listed.status_code == 200 and "manager@example.com" in listed.content.decode()
+    assert shown.status_code == 200
+    assert client.post(f"/admin/approvals/notice/{notice.pk}/delete/").status_code == 403
