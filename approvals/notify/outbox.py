@@ -140,34 +140,51 @@ def send(ids: Sequence[int]) -> int:
 
 def _send_batch(batch: list[Notice]) -> None:
     """Send notices of one request, occasion and channel, and record the results."""
-    first = batch[0]
-    if first.purpose in FOR_DECIDERS and not first.request.is_open:
-        _settle(batch, [None] * len(batch), dropped="The request closed before it was sent.")
-        return
-    channel = channels.channel(first.channel)
-    try:
-        results = channel.send(batch) if channel.is_on() else None
-    except channels.ChannelDown as down:
-        results = [channels.Result(False, str(down))] * len(batch)
-    except Exception as exc:  # a channel's bug fails its own notices only
-        logger.exception("The %s channel failed", channel.name)
-        results = [channels.Result(False, f"{type(exc).__name__}: {exc}"[:300])] * len(batch)
-    if results is None:
-        _settle(batch, [None] * len(batch), dropped=f"{channel.label} is turned off.")
-        return
-    _settle(batch, results)
+    channel = channels.channel(batch[0].channel)
+    outcomes: dict[int, channels.Result | str] = {}  # by notice; a str says why it was dropped
+    for notice in batch:
+        if why := _not_needed(notice, channel):
+            outcomes[notice.pk] = why
+    wanted = [notice for notice in batch if notice.pk not in outcomes]
+    if wanted:
+        try:
+            results = channel.send(wanted)
+        except channels.ChannelDown as down:
+            results = [channels.Result(False, str(down))] * len(wanted)
+        except Exception as exc:  # a channel's bug fails its own notices only
+            logger.exception("The %s channel failed", channel.name)
+            results = [channels.Result(False, f"{type(exc).__name__}: {exc}"[:300])] * len(wanted)
+        outcomes.update(zip([n.pk for n in wanted], results, strict=True))
+    _settle(batch, outcomes)
 
 
-def _settle(batch: list[Notice], results, dropped: str = "") -> None:
-    """Store each notice's result and write the occasion's audit events and log lines."""
+def _not_needed(notice: Notice, channel: channels.Channel) -> str:
+    """Why `notice` is no longer to be sent ("" when it is): its channel was turned off, the
+    request closed, or (on a retry) its person may no longer decide it."""
+    if not channel.is_on():
+        return f"{channel.label} is turned off."
+    if notice.purpose not in FOR_DECIDERS:
+        return ""
+    if not notice.request.is_open:
+        return "The request closed before it was sent."
+    if notice.attempts and notice.user is not None:
+        refusal = permissions.decider_capacity(notice.user, notice.request).refusal
+        if refusal:
+            return refusal[:300]
+    return ""
+
+
+def _settle(batch: list[Notice], outcomes: dict) -> None:
+    """Store each notice's outcome and write the occasion's audit events and log lines."""
     now = timezone.now()
     sent, failed = [], []
     with transaction.atomic():
-        for notice, result in zip(batch, results, strict=True):
+        for notice in batch:
+            result = outcomes[notice.pk]
             claimed = Notice.objects.filter(pk=notice.pk, claim=notice.claim)
-            if result is None:
+            if isinstance(result, str):
                 claimed.update(
-                    state=Notice.State.DROPPED, due_at=None, claim=None, last_error=dropped
+                    state=Notice.State.DROPPED, due_at=None, claim=None, last_error=result
                 )
             elif result.sent:
                 claimed.update(

@@ -649,6 +649,31 @@ def test_a_notice_to_deciders_of_a_request_decided_meanwhile_is_dropped(
     assert notice.state == Notice.State.DROPPED
 
 
+def test_a_retried_notice_skips_whoever_had_their_say_meanwhile(
+    client, registration_body, manager, make_user, settings, mailoutbox
+):
+    make_user("bea")
+    settings.EMAIL_BACKEND = f"{__name__}.RefusingBackend"
+    response = client.post(
+        "/api/approvals",
+        registration_body(required_approvals=2),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {API_TOKEN}"},
+    )
+    request_id = response.json()["id"]
+    reminders.send_due_notices()
+    services.decide(request_id, manager, "approved", "")
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    Notice.objects.filter(request_id=request_id).update(due_at=timezone.now())
+
+    outbox.send_due()
+
+    assert [m.to for m in mailoutbox] == [["bea@example.com"]]
+    dropped = Notice.objects.get(request_id=request_id, email="manager@example.com")
+    assert dropped.state == Notice.State.DROPPED
+    assert "approved" in dropped.last_error
+
+
 def test_decision_links_never_reach_the_logs(
     client, register, manager, make_user, mailoutbox, caplog, receiver
 ):
