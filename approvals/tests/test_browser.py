@@ -30,6 +30,7 @@ from django.core.management import call_command
 from django.test import Client
 from playwright.sync_api import expect, sync_playwright
 
+from approvals.models import ChannelPreference, ChatAccount
 from approvals.tests.conftest import API_TOKEN
 
 pytestmark = pytest.mark.browser
@@ -1121,3 +1122,35 @@ def test_a_manager_approves_part_of_the_amount_filling_in_the_inputs(
         "receipts": True,
     }
     assert api_state(live, created["id"])["inputs"] == callback.body["inputs"]
+
+
+def test_a_person_chooses_the_channels_that_tell_them(page, live, manager, approvals_settings):
+    approvals_settings.APPROVALS_GOOGLE_CHAT_AUDIENCE = "123456789012"
+    ChatAccount.objects.create(
+        channel="google_chat",
+        email_key="manager@example.com",
+        user_id="users/1",
+        conversation="spaces/dm-manager",
+    )
+    signed_in(page, live, manager)
+    page.goto("/")
+    page.get_by_role("link", name="Notifications").click()
+    expect(page).to_have_url(f"{live.url}/settings/notifications/")
+    expect(page.get_by_label("E-mail")).to_be_checked()
+    expect(page.get_by_label("Google Chat")).to_be_checked()
+    expect(page.get_by_label("Slack")).to_be_disabled()
+    assert_accessible(page, "the notifications page")
+
+    page.get_by_label("E-mail").uncheck()
+    page.get_by_label("Google Chat").uncheck()
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_contain_text("Keep at least one channel on")
+    assert_accessible(page, "the notifications page refusing every channel off")
+
+    page.get_by_label("Google Chat").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_have_text("Your notice settings are saved.")
+    expect(page.get_by_label("E-mail")).not_to_be_checked()
+    expect(page.get_by_label("Google Chat")).to_be_checked()
+    shot(page, "notifications", full_page=True)
+    assert ChannelPreference.objects.get(email_key="manager@example.com").off == ["email"]
