@@ -144,3 +144,45 @@ def check_reminders(app_configs, **kwargs):
             id="approvals.E004",
         )
     ]
+
+
+@checks.register()
+def check_chat_channels(app_configs, **kwargs):
+    issues = []
+    token = settings.APPROVALS_SLACK_BOT_TOKEN
+    secret = settings.APPROVALS_SLACK_SIGNING_SECRET
+    if bool(token) != bool(secret):
+        given, missing = (
+            ("APPROVALS_SLACK_BOT_TOKEN", "APPROVALS_SLACK_SIGNING_SECRET")
+            if token
+            else ("APPROVALS_SLACK_SIGNING_SECRET", "APPROVALS_SLACK_BOT_TOKEN")
+        )
+        issues.append(
+            checks.Warning(
+                f"{given} is set but {missing} is not, so Slack stays off: nobody is told in "
+                "Slack and its buttons are refused.",
+                hint=f"Set both from the Slack app's settings, or neither. {README}",
+                id="approvals.W005",
+            )
+        )
+    if token and not token.startswith("xoxb-"):
+        issues.append(
+            checks.Warning(
+                "APPROVALS_SLACK_BOT_TOKEN does not start with 'xoxb-': it is not a bot token, "
+                "so Slack would refuse the app's messages.",
+                hint=f"Use the app's Bot User OAuth Token (OAuth & Permissions). {README}",
+                id="approvals.W006",
+            )
+        )
+    audience = settings.APPROVALS_GOOGLE_CHAT_AUDIENCE
+    if audience and not (audience.isdigit() or _is_https_url(audience)):
+        issues.append(
+            checks.Error(
+                f"APPROVALS_GOOGLE_CHAT_AUDIENCE is {audience!r}: neither the endpoint's https "
+                "URL nor a project number, so no event from Google Chat could be verified.",
+                hint="Use what the Chat app's configuration says its audience is: the HTTP "
+                f"endpoint URL or the project number. {README}",
+                id="approvals.E005",
+            )
+        )
+    return issues

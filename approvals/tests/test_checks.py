@@ -101,6 +101,44 @@ def manage_check(**env) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.parametrize(
+    "slack",
+    [
+        {"APPROVALS_SLACK_BOT_TOKEN": "xoxb-1-2-abc"},
+        {"APPROVALS_SLACK_SIGNING_SECRET": "8f742231b10e8888abcd99yyyzzz85a5"},
+    ],
+)
+def test_half_a_slack_configuration_is_a_warning_naming_what_is_missing(slack):
+    found = issues(**slack)
+
+    assert set(found) == {"approvals.W005"}
+    missing = ({"APPROVALS_SLACK_BOT_TOKEN", "APPROVALS_SLACK_SIGNING_SECRET"} - set(slack)).pop()
+    assert f"{missing} is not" in found["approvals.W005"]
+
+
+def test_a_slack_token_that_is_not_a_bot_token_is_a_warning():
+    found = issues(APPROVALS_SLACK_BOT_TOKEN="xoxp-1-2-abc", APPROVALS_SLACK_SIGNING_SECRET="s")
+
+    assert set(found) == {"approvals.W006"}
+    assert "xoxp" not in found["approvals.W006"]  # a secret is never echoed
+
+
+@pytest.mark.parametrize(
+    ("audience", "ok"),
+    [
+        ("123456789012", True),
+        ("https://approver.example.run.app/integrations/google-chat/events", True),
+        ("http://approver.example.run.app/integrations/google-chat/events", False),
+        ("projects/123456789012", False),
+    ],
+)
+def test_a_chat_audience_must_be_an_https_url_or_a_project_number(audience, ok):
+    found = issues(APPROVALS_GOOGLE_CHAT_AUDIENCE=audience)
+
+    assert set(found) == (set() if ok else {"approvals.E005"})
+    assert ok or audience in found["approvals.E005"]
+
+
 def test_make_run_configuration_has_no_issues():
     # The Makefile's RUN_ENV.
     result = manage_check(
