@@ -7,12 +7,19 @@ real `AuthorizedSession` over the metadata stand-in."""
 
 import io
 import json
+from dataclasses import replace
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.management import call_command
+from django.db import transaction
+from django.test import override_settings
 
-from approvals.models import AuditEvent, ChatAccount, Notice
+from approvals import emails, inputs, permissions
+from approvals.models import ApprovalRequest, AuditEvent, ChatAccount, Decision, Notice
+from approvals.notify import chat as said
+from approvals.notify.channels.google_chat import card_message
 from approvals.tests.conftest import decide_page
 from approvals.tests.test_standins_chat import (  # noqa: F401 - the Chat stand-in's fixtures
     EVENTS_URL,
@@ -80,8 +87,8 @@ def send_notifications():
     call_command("send_notifications", stdout=io.StringIO())
 
 
-def card_of(chat, space) -> google_chat.ChatMessage:
-    [message] = [m for m in chat.messages_in(space) if m.cards_v2]
+def card_of(server, space) -> google_chat.ChatMessage:
+    [message] = [m for m in server.messages_in(space) if m.cards_v2]
     return message
 
 
@@ -574,3 +581,67 @@ FORGED = {
         ]
     }
 }
+
+
+# The one-rule agreement (test_policies' SHAPES): a Chat click decides exactly where the page does
+
+
+def chat_approve_agrees(client, signing_key, request_id) -> None:
+    """For every user: the card offers the buttons `notify.chat.buttons` offers to a decider, and
+    an Approve from Chat (a click, or the dialog with valid inputs where inputs are asked) decides
+    exactly when `decider_capacity` lets them; each try is rolled back, so all see one state.
+
+    Chat is on with the endpoint-URL audience, whose tokens Google's OIDC key (`signing_key`)
+    signs: no other stand-in is needed, the card's click is answered without the Chat API."""
+    chat_tokens = google_chat.ChatTokens(signing_key, chat_key=None)
+    approval = ApprovalRequest.objects.get(pk=request_id)
+    offered = said.buttons(approval)
+    as_sent = card_message(replace(_summary(approval, ""), buttons=offered), request_id)
+    for account in get_user_model().objects.order_by("username"):
+        capacity = permissions.decider_capacity(account, approval)
+        summary = _summary(approval, emails.canonical(account.email))
+        if capacity.refusal is None:
+            assert summary.buttons == offered, (account.username, summary)
+        shown = card_message(summary, request_id)
+        assert [b["text"] for b in _decision_buttons(shown)] == [b.label for b in summary.buttons]
+        space = google_chat.ChatSpace(
+            "spaces/DMagree", google_chat.ChatUser("users/7", account.email, account.username)
+        )
+        message = google_chat.ChatMessage(f"{space.name}/messages/1", space, as_sent, "")
+        with transaction.atomic():
+            before = Decision.objects.filter(request_id=request_id).count()
+            with override_settings(APPROVALS_GOOGLE_CHAT_AUDIENCE=EVENTS_URL):
+                _approve_from_chat(client, chat_tokens, message, offered)
+            decided = Decision.objects.filter(request_id=request_id).count() > before
+            transaction.set_rollback(True)
+        assert decided == (capacity.refusal is None), (account.username, capacity)
+
+
+def _summary(approval, email_key: str) -> said.Summary:
+    return said.about(Notice(request=approval, purpose=Notice.Purpose.NEW, email_key=email_key))
+
+
+def _decision_buttons(body: dict) -> list[dict]:
+    return [b for b in google_chat._buttons(body) if "action" in b["onClick"]]
+
+
+def _approve_from_chat(client, chat_tokens, message, offered) -> None:
+    token = chat_tokens.for_endpoint_url(EVENTS_URL)
+    [approve] = [b for b in offered if b.outcome == "approved"]
+    answered = post(client, google_chat.card_clicked(message, "Approve"), token)
+    assert answered.status_code == 200, answered.content
+    dialog = answered.json()
+    if not approve.opens_form or "dialog" not in dialog["actionResponse"]["dialogAction"]:
+        return
+    values = {
+        f"input-{spec['name']}": spec["choices"][0] if spec["type"] == "choice" else "1"
+        for spec in inputs.asked(message_approval(message).inputs, "approved")
+    }
+    submitted = google_chat.dialog_submitted(message, dialog, "Approve", values)
+    assert post(client, submitted, token).status_code == 200
+
+
+def message_approval(message) -> ApprovalRequest:
+    [button] = [b for b in _decision_buttons(message.fields) if b["text"] == "Approve"]
+    parameters = button["onClick"]["action"]["parameters"]
+    return ApprovalRequest.objects.get(pk=parameters[0]["value"])
