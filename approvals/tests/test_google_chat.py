@@ -10,6 +10,7 @@ import json
 from dataclasses import replace
 
 import pytest
+import requests
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.management import call_command
@@ -30,6 +31,8 @@ from approvals.tests.test_standins_chat import (  # noqa: F401 - the Chat stand-
     chat_tokens,
 )
 from standins import google_chat
+from standins.google import SigningKey
+from standins.google_chat_demo import DemoPage, respond
 
 pytestmark = pytest.mark.django_db
 
@@ -645,3 +648,54 @@ def message_approval(message) -> ApprovalRequest:
     [button] = [b for b in _decision_buttons(message.fields) if b["text"] == "Approve"]
     parameters = button["onClick"]["action"]["parameters"]
     return ApprovalRequest.objects.get(pk=parameters[0]["value"])
+
+
+# The browsable stand-in of make run
+
+
+@pytest.fixture
+def demo(settings, metadata_server, live_server):
+    """The Chat stand-in with its page, sending to the live app; the project-number audience,
+    its certs served by the stand-in itself, as `python -m standins.google_chat` runs it."""
+    chat_key = SigningKey("demo-chat-key")
+    server = google_chat.ChatServer(metadata_server).start()
+    page = DemoPage(
+        server, live_server.url + PATH, PROJECT_NUMBER, google_chat.ChatTokens(None, chat_key)
+    )
+    certs = {google_chat.CHAT_CERTS_PATH: {chat_key.key_id: chat_key.cert_pem}}
+    server.page = lambda handler: respond(handler, page, certs)
+    settings.APPROVALS_GOOGLE_CHAT_AUDIENCE = PROJECT_NUMBER
+    settings.APPROVALS_GOOGLE_CHAT_CERTS_URL = server.base_url + google_chat.CHAT_CERTS_PATH
+    settings.APPROVALS_GOOGLE_CHAT_API_URL = server.api_url
+    yield server
+    server.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_demo_page_adds_the_app_shows_the_card_and_its_buttons_decide(
+    demo, make_user, register
+):
+    make_user("anna")
+    page = requests.Session()
+    page.post(demo.base_url + "/demo/add", data={"email": "anna@example.com"}, timeout=10)
+    assert "Hello" in page.get(demo.base_url + "/", timeout=10).text  # the app's welcome
+    created = register(assignees=["anna@example.com"])
+    send_notifications()
+    [card] = [m for m in demo.messages if m.cards_v2]
+    assert '<button name="button" value="Approve">' in page.get(demo.base_url, timeout=10).text
+
+    page.post(
+        demo.base_url + "/demo/click",
+        data={"message": card.name, "button": "Reject"},
+        timeout=10,
+    )
+    assert "Comment" in page.get(demo.base_url, timeout=10).text  # the dialog, as a form
+    page.post(
+        demo.base_url + "/demo/submit",
+        data={"message": card.name, "button": "Reject", "in.comment": "Not this year"},
+        timeout=10,
+    )
+
+    event = AuditEvent.objects.get(request_id=created["id"], kind="rejected")
+    assert event.payload["via"]["channel"] == "google_chat"
+    assert "You rejected Team offsite." in page.get(demo.base_url, timeout=10).text
