@@ -13,11 +13,11 @@ import pytest
 import requests
 from django.contrib.auth import get_user_model
 from django.core import mail
-from django.core.management import call_command
 from django.db import transaction
 from django.test import override_settings
 
 from approvals import emails, inputs, permissions
+from approvals.management.commands import send_notifications as send_notifications_command
 from approvals.models import ApprovalRequest, AuditEvent, ChatAccount, Decision, Notice
 from approvals.notify import chat as said
 from approvals.notify.channels.google_chat import card_message
@@ -87,7 +87,9 @@ def add_app(chat_app, send_event):
 
 
 def send_notifications():
-    call_command("send_notifications", stdout=io.StringIO())
+    """One pass of `manage.py send_notifications` (without the command's connection handling,
+    which a test's transaction cannot have closed under it)."""
+    send_notifications_command.Command(stdout=io.StringIO()).one_pass()
 
 
 def card_of(server, space) -> google_chat.ChatMessage:
