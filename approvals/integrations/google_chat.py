@@ -20,6 +20,7 @@ import json
 from django.conf import settings
 from django.http import JsonResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -93,19 +94,11 @@ def _inbox_url() -> str:
 
 def added(event: dict) -> dict:
     """The person added the app: keep their direct message, so notices reach them."""
-    space = field(event, "space", "name")
-    kind = (event["space"].get("spaceType"), event["space"].get("type"))
-    if "DIRECT_MESSAGE" not in kind and "DM" not in kind:
+    if not _in_direct_message(event):
         return {"text": ONLY_DIRECT}
-    try:
-        email_key = emails.canonical(field(event, "user", "email", required=False))
-    except emails.InvalidAddress:
+    email_key = _learn(event)
+    if not email_key:
         return {"text": deciding.NO_EMAIL.format(platform=PLATFORM)}
-    ChatAccount.objects.update_or_create(
-        channel=Channel.GOOGLE_CHAT,
-        email_key=email_key,
-        defaults={"user_id": field(event, "user", "name"), "conversation": space},
-    )
     name = field(event, "user", "displayName", required=False) or email_key
     return {"text": WELCOME.format(name=name, inbox=_inbox_url())}
 
@@ -119,7 +112,35 @@ def removed(event: dict) -> dict:
 
 
 def message(event: dict) -> dict:
+    """The person wrote to the app: the help; and their space, in case the add was missed."""
+    if _in_direct_message(event):
+        _learn(event)
     return {"text": HELP.format(inbox=_inbox_url())}
+
+
+def _in_direct_message(event: dict) -> bool:
+    field(event, "space", "name")
+    kind = (event["space"].get("spaceType"), event["space"].get("type"))
+    return "DIRECT_MESSAGE" in kind or "DM" in kind
+
+
+def _learn(event: dict) -> str:
+    """Keep (or refresh) the person's direct message with the app; their mailbox, or "" when
+    the event names no usable e-mail."""
+    try:
+        email_key = emails.canonical(field(event, "user", "email", required=False))
+    except emails.InvalidAddress:
+        return ""
+    ChatAccount.objects.update_or_create(
+        channel=Channel.GOOGLE_CHAT,
+        email_key=email_key,
+        defaults={
+            "user_id": field(event, "user", "name"),
+            "conversation": field(event, "space", "name"),
+            "learned_at": timezone.now(),
+        },
+    )
+    return email_key
 
 
 def clicked(event: dict) -> dict:

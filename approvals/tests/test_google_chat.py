@@ -382,12 +382,15 @@ def test_adding_the_app_twice_keeps_one_account_and_welcomes(chat_app, send_even
     assert ChatAccount.objects.get().email_key == "anna@example.com"
 
 
-def test_a_message_to_the_app_gets_the_help_and_the_inbox(chat_app, send_event):
+def test_a_message_to_the_app_gets_the_help_and_keeps_the_space_whose_add_was_missed(
+    chat_app, send_event
+):
     space = chat_app.install_for("anna@example.com")
 
     answer = send_event(google_chat.message(space, "hello?"))
 
     assert "http://testserver/" in answer["text"]
+    assert ChatAccount.objects.get().conversation == space.name
 
 
 def test_adding_the_app_to_a_room_keeps_nothing(chat_app, send_event):
