@@ -5,6 +5,7 @@ real `AuthorizedSession` over the metadata stand-in."""
 # The Chat stand-in's fixtures are imported from its own tests; pytest passes them by name.
 # ruff: noqa: F811
 
+import datetime
 import io
 import json
 from dataclasses import replace
@@ -15,8 +16,9 @@ from django.contrib.auth import get_user_model
 from django.core import mail
 from django.db import transaction
 from django.test import override_settings
+from django.utils import timezone
 
-from approvals import emails, inputs, permissions
+from approvals import emails, inputs, permissions, services
 from approvals.management.commands import send_notifications as send_notifications_command
 from approvals.models import ApprovalRequest, AuditEvent, ChatAccount, Decision, Notice
 from approvals.notify import chat as said
@@ -294,6 +296,38 @@ def test_a_decision_on_the_page_updates_the_card_at_the_next_pass(
 
 
 # The channel: who it reaches, and what a failing Chat API does
+
+
+def texts_in(server, space) -> list[str]:
+    return [m.text for m in server.messages_in(space) if m.text]
+
+
+def test_the_requester_who_added_the_app_is_told_the_outcome_there(
+    make_user, register, add_app, send_event, chat_app
+):
+    make_user("anna")
+    make_user("alice")
+    anna, alice = add_app("anna@example.com"), add_app("alice@example.com")
+    register(assignees=["anna@example.com"])
+    send_notifications()
+    send_event(google_chat.card_clicked(card_of(chat_app, anna), "Approve"))
+
+    send_notifications()
+
+    [told] = texts_in(chat_app, alice)
+    assert told.startswith("Your request Team offsite was approved.")
+    assert "Approved by anna@example.com" in told
+
+
+def test_a_new_delegate_who_added_the_app_is_told_there(make_user, add_app, chat_app):
+    anna, carl = make_user("anna"), make_user("carl")
+    space = add_app("carl@example.com")
+
+    services.delegate(anna, carl, timezone.now() + datetime.timedelta(days=3))
+    send_notifications()
+
+    [told] = texts_in(chat_app, space)
+    assert "anna@example.com named you their delegate" in told
 
 
 def test_a_person_who_never_added_the_app_gets_email_only(make_user, register, chat_app):
