@@ -77,7 +77,8 @@ def _error(message: str, status: int) -> JsonResponse:
 
 
 def _parsed(request) -> dict:
-    if int(request.headers.get("Content-Length") or 0) > MAX_BODY:
+    # The announced length first (nothing read yet), then what came (a chunked body has none).
+    if int(request.headers.get("Content-Length") or 0) > MAX_BODY or len(request.body) > MAX_BODY:
         raise BadEvent(f"The event is larger than {MAX_BODY} bytes.")
     try:
         event = json.loads(request.body)

@@ -156,6 +156,8 @@ def test_reject_opens_a_dialog_whose_comment_is_required_and_then_decides(
     send_notifications()
     card = card_of(chat_app, space)
     dialog = open_dialog(send_event, card, "Reject")
+    body = dialog["actionResponse"]["dialogAction"]["dialog"]["body"]
+    assert google_chat.card_problems(body) == []  # a dialog Chat would show
     assert "Comment" in json.dumps(dialog)
 
     empty = send_event(google_chat.dialog_submitted(card, dialog, "Reject", {"comment": ""}))
@@ -185,6 +187,9 @@ def test_approve_with_inputs_asks_for_them_in_a_dialog_and_shows_what_is_wrong(
     send_notifications()
     card = card_of(chat_app, space)
     dialog = open_dialog(send_event, card, "Approve")
+    assert (
+        google_chat.card_problems(dialog["actionResponse"]["dialogAction"]["dialog"]["body"]) == []
+    )
     assert "Cost centre" in json.dumps(dialog)
 
     missing = send_event(google_chat.dialog_submitted(card, dialog, "Approve", {}))
