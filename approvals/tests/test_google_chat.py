@@ -35,6 +35,7 @@ from approvals.tests.test_standins_chat import (  # noqa: F401 - the Chat stand-
 from standins import google_chat
 from standins.google import SigningKey
 from standins.google_chat_demo import DemoPage, respond
+from standins.http import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -349,12 +350,13 @@ def test_a_person_who_never_added_the_app_gets_email_only(make_user, register, c
     assert [m.to for m in mail.outbox] == [["anna@example.com"]]
 
 
+@pytest.mark.parametrize("status", [401, 403, 429, 500, 503])
 def test_a_chat_outage_is_retried_later_and_the_email_goes_out(
-    make_user, register, add_app, chat_app
+    make_user, register, add_app, chat_app, status
 ):
     make_user("anna")
     add_app("anna@example.com")
-    chat_app.outage = 503
+    chat_app.outage = status
 
     created = register(assignees=["anna@example.com"])
     send_notifications()
@@ -362,13 +364,29 @@ def test_a_chat_outage_is_retried_later_and_the_email_goes_out(
 
     notice = Notice.objects.get(request_id=created["id"], channel="google_chat")
     assert (notice.state, notice.attempts) == (Notice.State.DUE, 1)
-    assert "HTTP 503" in notice.last_error
+    assert f"HTTP {status}" in notice.last_error
     assert "test-access-token" not in notice.last_error
     assert [m.to for m in mail.outbox] == [["anna@example.com"]]
     Notice.objects.filter(pk=notice.pk).update(due_at=notice.created_at)
     send_notifications()
     assert Notice.objects.get(pk=notice.pk).state == Notice.State.SENT
     assert len(chat_app.messages) == 1
+
+
+def test_a_chat_api_that_cannot_be_reached_fails_the_channel_for_a_retry(
+    settings, make_user, register, add_app
+):
+    make_user("anna")
+    add_app("anna@example.com")
+    settings.APPROVALS_GOOGLE_CHAT_API_URL = f"http://127.0.0.1:{free_port()}/"
+
+    created = register(assignees=["anna@example.com"])
+    send_notifications()
+
+    notice = Notice.objects.get(request_id=created["id"], channel="google_chat")
+    assert notice.state == Notice.State.DUE
+    assert notice.last_error == "ConnectionError calling the Chat API"
+    assert Notice.objects.get(request_id=created["id"], channel="email").state == "sent"
 
 
 def test_a_space_the_app_was_removed_from_is_not_retried_and_forgotten(
@@ -496,6 +514,17 @@ def test_an_event_without_chats_valid_token_is_a_401(
 def _unsigned(token: str) -> str:
     header, payload, _signature = token.split(".")
     return f"{header}.{payload}."
+
+
+def test_the_token_is_checked_before_the_body_is_read(client, chat_app, chat_tokens):
+    forged = chat_tokens.for_endpoint_url("https://elsewhere.example/events")
+
+    answered = client.post(
+        PATH, "{not json", content_type="application/json", headers={"Authorization": forged}
+    )
+    unsigned = client.post(PATH, "{not json", content_type="application/json")
+
+    assert (answered.status_code, unsigned.status_code) == (401, 401)
 
 
 def test_chat_turned_off_is_a_404(client, settings, chat_tokens):
