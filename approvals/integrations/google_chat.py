@@ -29,7 +29,7 @@ from approvals.identity import google
 from approvals.integrations import deciding
 from approvals.integrations import google_chat_dialogs as dialogs
 from approvals.integrations.google_chat_dialogs import BadEvent, field
-from approvals.models import Channel, ChatAccount, Notice
+from approvals.models import MAX_EMAIL, Channel, ChatAccount, Notice
 from approvals.notify.channels.google_chat import DECIDE, card_message
 from approvals.notify.chat import about
 from approvals.notify.outbox import FOR_DECIDERS
@@ -72,13 +72,19 @@ def events(request):
         return _error(str(bad), 400)
 
 
+def _email(event: dict) -> str:
+    """The e-mail Chat gives for the person behind the event ("" when it gives none)."""
+    return field(event, "user", "email", required=False, limit=MAX_EMAIL)
+
+
 def _error(message: str, status: int) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
 def _parsed(request) -> dict:
     # The announced length first (nothing read yet), then what came (a chunked body has none).
-    if int(request.headers.get("Content-Length") or 0) > MAX_BODY or len(request.body) > MAX_BODY:
+    announced = request.headers.get("Content-Length") or "0"
+    if not announced.isdigit() or int(announced) > MAX_BODY or len(request.body) > MAX_BODY:
         raise BadEvent(f"The event is larger than {MAX_BODY} bytes.")
     try:
         event = json.loads(request.body)
@@ -129,7 +135,7 @@ def _learn(event: dict) -> str:
     """Keep (or refresh) the person's direct message with the app; their mailbox, or "" when
     the event names no usable e-mail."""
     try:
-        email_key = emails.canonical(field(event, "user", "email", required=False))
+        email_key = emails.canonical(_email(event))
     except emails.InvalidAddress:
         return ""
     ChatAccount.objects.update_or_create(
@@ -147,7 +153,7 @@ def _learn(event: dict) -> str:
 def clicked(event: dict) -> dict:
     """A button on a card, or a dialog's submit: decide, or open the dialog that asks first."""
     click = dialogs.Click.of(event)
-    person = deciding.account(field(event, "user", "email", required=False), PLATFORM)
+    person = deciding.account(_email(event), PLATFORM)
     if isinstance(person, deciding.Reply):
         return dialogs.said(click, person.text)
     if click.function == DECIDE and click.dialog_type == "REQUEST_DIALOG":
@@ -168,7 +174,7 @@ def _card_now(event: dict) -> dict | None:
     """The clicked card as it reads now, for the person who clicked; None if it is not ours."""
     name = field(event, "message", "name", required=False)
     try:
-        email_key = emails.canonical(field(event, "user", "email", required=False))
+        email_key = emails.canonical(_email(event))
     except emails.InvalidAddress:
         return None
     sent = (

@@ -11,7 +11,7 @@ import html
 import uuid
 from dataclasses import dataclass
 
-from approvals import inputs, permissions, services
+from approvals import inputs, permissions, services, text
 from approvals.integrations import deciding
 from approvals.models import ApprovalRequest
 from approvals.notify.channels.google_chat import DECIDE
@@ -22,21 +22,26 @@ FUNCTIONS = {DECIDE, SUBMIT}
 COMMENT = "comment"  # the comment's widget; an input's is "input-<name>" (no name holds "-")
 MAX_FORM_INPUTS = 50
 ERROR_COLOUR = "#d93025"
+MAX_FIELD = 200  # a Chat resource name (`spaces/...`, `users/...`), as ChatAccount keeps it
 
 
 class BadEvent(Exception):
     """The event is not one Chat would send: the message says what is wrong (a 400)."""
 
 
-def field(event: dict, *path: str, required: bool = True) -> str:
-    """The string at `path` in the event; "" when absent and not `required`."""
+def field(event: dict, *path: str, required: bool = True, limit: int = MAX_FIELD) -> str:
+    """The string at `path` in the event, one the database can keep; "" when absent and not
+    `required`."""
     value = event
     for key in path:
         value = value.get(key) if isinstance(value, dict) else None
     if value is None and not required:
         return ""
+    where = ".".join(path)
     if not isinstance(value, str) or (required and not value):
-        raise BadEvent(f"{'.'.join(path)}: a string is required.")
+        raise BadEvent(f"{where}: a string is required.")
+    if len(value) > limit or text.storable_problem(value):
+        raise BadEvent(f"{where}: at most {limit} characters, no NUL.")
     return value
 
 

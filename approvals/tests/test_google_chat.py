@@ -179,6 +179,25 @@ def test_reject_opens_a_dialog_whose_comment_is_required_and_then_decides(
     assert buttons(card) == []
 
 
+@pytest.mark.parametrize(
+    ("comment", "problem"), [("x" * 5001, "At most 5,000 characters."), ("a\x00b", "NUL")]
+)
+def test_a_comment_the_page_would_refuse_is_refused_in_the_dialog(
+    make_user, register, add_app, send_event, chat_app, comment, problem
+):
+    make_user("anna")
+    space = add_app("anna@example.com")
+    created = register(assignees=["anna@example.com"])
+    send_notifications()
+    card = card_of(chat_app, space)
+    dialog = open_dialog(send_event, card, "Reject")
+
+    answer = send_event(google_chat.dialog_submitted(card, dialog, "Reject", {"comment": comment}))
+
+    assert problem in json.dumps(answer)
+    assert not AuditEvent.objects.filter(request_id=created["id"], kind="rejected").exists()
+
+
 def test_approve_with_inputs_asks_for_them_in_a_dialog_and_shows_what_is_wrong(
     make_user, register, add_app, send_event, chat_app
 ):
@@ -588,6 +607,18 @@ HOSTILE = [
             },
         },
         "formInputs",
+    ),
+    (
+        {"type": "ADDED_TO_SPACE", "space": {"name": "spaces/" + "x" * 300, "type": "DM"}},
+        "space.name: at most 200",
+    ),
+    (
+        {
+            "type": "MESSAGE",
+            "space": {"name": "spaces/a", "type": "DM"},
+            "user": {"email": "anna@example.com", "name": "users/\u0000"},
+        },
+        "user.name",
     ),
     (DEEP, "JSON"),
     ("{not json", "JSON"),
