@@ -12,7 +12,8 @@ and a metadata stand-in runs beside it, so the app's Chat API calls have tokens 
 
 and run the app with APPROVALS_GOOGLE_CHAT_AUDIENCE=123456789012,
 APPROVALS_GOOGLE_CHAT_CERTS_URL=http://127.0.0.1:8766/service_accounts/v1/metadata/x509/chat@system.gserviceaccount.com,
-APPROVALS_GOOGLE_CHAT_API_URL=http://127.0.0.1:8766/ and GCE_METADATA_HOST=127.0.0.1:8767.
+APPROVALS_GOOGLE_CHAT_API_URL=http://127.0.0.1:8766/, GCE_METADATA_HOST and GCE_METADATA_IP
+127.0.0.1:8767, and CLOUDSDK_CONFIG an empty folder (so no gcloud credentials are found first).
 """
 
 import argparse
