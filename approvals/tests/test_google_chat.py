@@ -223,6 +223,45 @@ def test_approve_with_inputs_asks_for_them_in_a_dialog_and_shows_what_is_wrong(
     assert event.payload["inputs"] == {"cost_centre": "Sales"}
 
 
+EVERY_KIND = [
+    {"name": "note", "label": "Note", "type": "text"},
+    {"name": "share", "label": "Share", "type": "number", "min": "0", "max": "100"},
+    {"name": "pay_on", "label": "Pay on", "type": "date", "required": True},
+    {"name": "checked", "label": "Receipts checked", "type": "boolean", "required": True},
+]
+
+
+def test_every_kind_of_input_comes_from_the_dialog_as_the_page_takes_it(
+    make_user, register, add_app, send_event, chat_app
+):
+    make_user("anna")
+    space = add_app("anna@example.com")
+    created = register(assignees=["anna@example.com"], inputs=EVERY_KIND)
+    send_notifications()
+    card = card_of(chat_app, space)
+    dialog = open_dialog(send_event, card, "Approve")
+    given = {
+        "input-note": "Booked",
+        "input-share": "250",
+        "input-pay_on": datetime.date(2027, 1, 15),
+    }
+
+    wrong = send_event(google_chat.dialog_submitted(card, dialog, "Approve", given))
+    assert "Must be at most 100." in json.dumps(wrong)
+    assert "Tick this box to decide." in json.dumps(wrong)
+    right = {**given, "input-share": "40", "input-checked": ["true"]}
+    done = send_event(google_chat.dialog_submitted(card, wrong, "Approve", right))
+
+    assert done["actionResponse"]["dialogAction"]["actionStatus"]["statusCode"] == "OK"
+    event = AuditEvent.objects.get(request_id=created["id"], kind="approved")
+    assert event.payload["inputs"] == {
+        "note": "Booked",
+        "share": "40",
+        "pay_on": "2027-01-15",
+        "checked": True,
+    }
+
+
 def test_a_choice_chat_never_offered_is_refused_in_the_dialog(
     make_user, register, add_app, send_event, chat_app
 ):
