@@ -156,6 +156,8 @@ def clicked(event: dict) -> dict:
     person = deciding.account(_email(event), PLATFORM)
     if isinstance(person, deciding.Reply):
         return dialogs.said(click, person.text)
+    if click.dialog_type == "CANCEL_DIALOG":  # closed without submitting: nothing to do
+        return dialogs.status("Nothing was decided.", "OK")
     if click.function == DECIDE and click.dialog_type == "REQUEST_DIALOG":
         return dialogs.opened(click, person)
     comment, values = dialogs.given(click, event) if click.function == dialogs.SUBMIT else ("", {})

@@ -18,7 +18,13 @@ from approvals.notify.channels.google_chat import DECIDE
 from approvals.notify.chat import LABELS
 
 SUBMIT = "submit"  # the dialog's button
-FUNCTIONS = {DECIDE, SUBMIT}
+# What Chat says of a click: a card's button decides ("") or asks for its dialog; a dialog's
+# button submits it; closing a dialog cancels it (nothing is decided then).
+EXPECTED_DIALOG_TYPES = {
+    DECIDE: {"", "REQUEST_DIALOG", "CANCEL_DIALOG"},
+    SUBMIT: {"SUBMIT_DIALOG", "CANCEL_DIALOG"},
+}
+FUNCTIONS = set(EXPECTED_DIALOG_TYPES)
 COMMENT = "comment"  # the comment's widget; an input's is "input-<name>" (no name holds "-")
 MAX_FORM_INPUTS = 50
 ERROR_COLOUR = "#d93025"
@@ -73,8 +79,8 @@ class Click:
         if outcome not in LABELS:
             raise BadEvent("common.parameters.outcome: not a decision.")
         dialog_type = event.get("dialogEventType") if event.get("isDialogEvent") is True else ""
-        if not isinstance(dialog_type, str):
-            raise BadEvent("dialogEventType: a string is required.")
+        if dialog_type not in EXPECTED_DIALOG_TYPES[function]:
+            raise BadEvent(f"dialogEventType: not one a {function!r} button causes.")
         return cls(function, approval_id, outcome, dialog_type)
 
     @property

@@ -198,6 +198,26 @@ def test_a_comment_the_page_would_refuse_is_refused_in_the_dialog(
     assert not AuditEvent.objects.filter(request_id=created["id"], kind="rejected").exists()
 
 
+@pytest.mark.parametrize("button", ["Approve", "Reject"])
+def test_closing_a_dialog_decides_nothing(
+    make_user, register, add_app, send_event, chat_app, button
+):
+    make_user("anna")
+    space = add_app("anna@example.com")
+    optional = {**COST_CENTRE, "required": False, "when": ["approved", "rejected"]}
+    created = register(assignees=["anna@example.com"], inputs=[optional])
+    send_notifications()
+    card = card_of(chat_app, space)
+    open_dialog(send_event, card, button)
+    closed = google_chat.card_clicked(card, button)
+    closed["dialogEventType"] = "CANCEL_DIALOG"  # as Chat says of a dialog closed unsubmitted
+
+    answer = send_event(closed)
+
+    assert answer["actionResponse"]["dialogAction"]["actionStatus"]["statusCode"] == "OK"
+    assert not Decision.objects.filter(request_id=created["id"]).exists()
+
+
 def test_approve_with_inputs_asks_for_them_in_a_dialog_and_shows_what_is_wrong(
     make_user, register, add_app, send_event, chat_app
 ):
@@ -636,6 +656,8 @@ HOSTILE = [
         {
             "type": "CARD_CLICKED",
             "user": {"email": "anna@example.com", "name": "users/1"},
+            "isDialogEvent": True,
+            "dialogEventType": "SUBMIT_DIALOG",
             "common": {
                 "invokedFunction": "submit",
                 "parameters": {
@@ -658,6 +680,21 @@ HOSTILE = [
             "user": {"email": "anna@example.com", "name": "users/\u0000"},
         },
         "user.name",
+    ),
+    (
+        {
+            "type": "CARD_CLICKED",
+            "isDialogEvent": True,
+            "dialogEventType": "SUBMIT_DIALOG",
+            "common": {
+                "invokedFunction": "decide",
+                "parameters": {
+                    "approval": "6f1c1a34-3d51-4a4e-9a0e-1b1b1b1b1b1b",
+                    "outcome": "approved",
+                },
+            },
+        },
+        "dialogEventType",
     ),
     (DEEP, "JSON"),
     ("{not json", "JSON"),
