@@ -153,9 +153,10 @@ class ChatMessage:
 class ChatServer(StandinServer):
     """The Chat API for one Chat app; access tokens are checked against `metadata`."""
 
-    def __init__(self, metadata: MetadataServer):
-        super().__init__(_Handler)
+    def __init__(self, metadata: MetadataServer, port: int = 0):
+        super().__init__(_Handler, port)
         self.metadata = metadata
+        self.page = None  # answers the paths outside the API (the demo page, make run)
         self.users: dict[str, ChatUser] = {}  # by e-mail, casefolded
         self.spaces: dict[str, ChatSpace] = {}
         self.messages: list[ChatMessage] = []
@@ -392,6 +393,9 @@ class _Handler(QuietHandler):
 
     def respond(self):
         self.server.count(urlsplit(self.path).path)
+        if self.server.page and not self.path.startswith("/v1/"):
+            self.server.page(self)
+            return
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         status, body = self.server.handle(
             self.command, self.path, raw, self.headers.get("Authorization")
@@ -571,3 +575,9 @@ def event_request(event: dict, token: str) -> Outgoing:
         "User-Agent": "Google-Dynamite",
     }
     return Outgoing(json.dumps(event).encode(), headers)
+
+
+if __name__ == "__main__":  # the browsable stand-in for make run (standins.google_chat_demo)
+    from standins.google_chat_demo import main
+
+    main()

@@ -10,6 +10,8 @@ Three jobs:
   against Google's published certs, expiry with clock skew, audience), then the claims google-auth
   leaves to us: the issuer and a verified e-mail. The certs are cached process-wide
   (`CertsCache`); `verify_signed_jwt()` serves other Google-signed tokens (IAP's) the same way.
+* `chat_api()`: the Chat API called as the app (scope chat.bot), over one process-wide
+  `AuthorizedSession`; `verify_chat_token()` checks the bearer token Google Chat sends with events.
 * `project_id()`: the Google Cloud project the app runs in, for the trace field of its log lines.
 """
 
@@ -34,10 +36,14 @@ from approvals import emails
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 GOOGLE_ISSUERS = {"accounts.google.com", "https://accounts.google.com"}
 CLOCK_SKEW_SECONDS = 10
+CHAT_SCOPE = "https://www.googleapis.com/auth/chat.bot"
+CHAT_SYSTEM_ACCOUNT = "chat@system.gserviceaccount.com"  # signs, or is named in, Chat's tokens
+CHAT_API_TIMEOUT = (3.05, 10)  # connect, read: seconds
 
 _lock = threading.Lock()
 _callback_session: requests.Session | None = None
 _certs_session_instance: requests.Session | None = None
+_chat_session: requests.Session | None = None
 
 
 def _with_connect_retries(session: requests.Session) -> requests.Session:
@@ -66,11 +72,37 @@ def callback_session() -> requests.Session:
 
 def reset_sessions() -> None:
     """Forget the process-wide sessions and cached certs (tests change settings between cases)."""
-    global _callback_session, _certs_session_instance
+    global _callback_session, _certs_session_instance, _chat_session
     with _lock:
         _callback_session = None
         _certs_session_instance = None
+        _chat_session = None
         _certs_caches.clear()
+
+
+class ChatApiUnreachable(Exception):
+    """The Chat API could not be asked (no connection, no access token); says why in a line."""
+
+
+def chat_api(method: str, path: str, **kwargs) -> requests.Response:
+    """Call the Chat API as the app: `path` under APPROVALS_GOOGLE_CHAT_API_URL (`v1/...`).
+
+    One `AuthorizedSession` over Application Default Credentials (the service account on Cloud
+    Run) per process, so the access token is fetched once and refreshed by google-auth.
+    Raises ChatApiUnreachable when the call could not be made; any answer is returned.
+    """
+    global _chat_session
+    try:
+        with _lock:
+            if _chat_session is None:
+                credentials, _project = google.auth.default(scopes=[CHAT_SCOPE])
+                _chat_session = _with_connect_retries(AuthorizedSession(credentials))
+            session = _chat_session
+        url = settings.APPROVALS_GOOGLE_CHAT_API_URL.rstrip("/") + "/" + path
+        return session.request(method, url, timeout=CHAT_API_TIMEOUT, **kwargs)
+    except (requests.RequestException, google.auth.exceptions.GoogleAuthError) as error:
+        # The type only: a message could quote a request, and a request carries the token.
+        raise ChatApiUnreachable(f"{type(error).__name__} calling the Chat API") from None
 
 
 class InvalidToken(Exception):
@@ -243,6 +275,35 @@ def verify_id_token(token: str) -> IdTokenIdentity:
     except emails.InvalidAddress:
         raise InvalidToken("The token's e-mail is not an e-mail address.") from None
     return IdTokenIdentity(email=mailbox, subject=subject)
+
+
+def verify_chat_token(token: str) -> dict:
+    """Verify the bearer token Google Chat sends with an event, for APPROVALS_GOOGLE_CHAT_AUDIENCE,
+    and return its claims.
+
+    The Chat app's configuration chooses the form: audience the endpoint's URL, a Google OIDC ID
+    token whose verified e-mail is chat@system.gserviceaccount.com (Google's OIDC certs); or
+    audience the project number, a JWT issued and signed by chat@system.gserviceaccount.com
+    (that account's x509 certs). Raises InvalidToken or CertsUnavailable.
+    """
+    audience = settings.APPROVALS_GOOGLE_CHAT_AUDIENCE
+    if audience.isdigit():
+        return verify_signed_jwt(
+            token,
+            certs_url=settings.APPROVALS_GOOGLE_CHAT_CERTS_URL,
+            audience=audience,
+            issuers={CHAT_SYSTEM_ACCOUNT},
+        )
+    claims = verify_signed_jwt(
+        token,
+        certs_url=settings.APPROVALS_OIDC_CERTS_URL,
+        audience=audience,
+        issuers=GOOGLE_ISSUERS,
+    )
+    # Any Google account can get an ID token for our URL: only Chat's own is Chat.
+    if claims.get("email") != CHAT_SYSTEM_ACCOUNT or claims.get("email_verified") is not True:
+        raise InvalidToken("The token is not Google Chat's.")
+    return claims
 
 
 def _describe(error: Exception) -> str:

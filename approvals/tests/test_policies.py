@@ -14,6 +14,7 @@ from approvals.permissions import people, rules
 from approvals.permissions.people import Person
 from approvals.tests.conftest import API_TOKEN, decide_page, postgres_only, waiting_ids
 from approvals.tests.test_concurrency import at_once
+from approvals.tests.test_google_chat import chat_approve_agrees
 
 # Real transactions: callbacks are sent after the decision commits (transaction.on_commit).
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -420,6 +421,16 @@ def test_the_page_the_inbox_the_mail_and_visibility_agree_for_every_user(
         "reassigned to a delegator": {"ben": "", "carl": "ben@example.com"},
     }[shape]
     assert may == expected
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_an_approve_from_google_chat_agrees_with_the_page_for_every_user(
+    client, register, make_user, finance, signing_key, shape
+):
+    """For every user and policy shape: Chat's card offers the page's buttons, and an Approve
+    from Chat decides exactly when `decider_capacity` lets the person decide."""
+    request_id = _registered_in_shape(shape, register, make_user)
+    chat_approve_agrees(client, signing_key, request_id)
 
 
 @pytest.mark.parametrize("shape", SHAPES)

@@ -21,6 +21,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from standins import google_chat
 from standins.google import SigningKey
+from standins.google_chat_demo import DemoPage, respond
 from standins.slack import BOT_SCOPES, BOT_TOKEN, SIGNING_SECRET, SlackServer, signed_request
 
 EVENTS_URL = "https://approver.example.run.app/integrations/google-chat/events"
@@ -796,3 +797,21 @@ def test_an_outgoing_request_is_sent_as_built(receiver, dm):
     assert arrived.headers["Authorization"] == "Bearer a-token"
     assert arrived.headers["User-Agent"] == "Google-Dynamite"
     assert arrived.body["space"]["name"] == dm.name
+
+
+def test_the_demo_page_shows_a_card_as_chat_would_and_escapes_what_it_must(chat, chat_session, dm):
+    card = decision_card()
+    card["cardsV2"][0]["card"]["sections"][0]["widgets"][0] = {
+        "textParagraph": {"text": "<b>Offsite</b> <script>alert(1)</script>"}
+    }
+    chat_session.post(messages_url(chat, dm), json=card)
+    page = DemoPage(chat, "http://127.0.0.1:1/events", PROJECT_NUMBER, None)
+    chat.page = lambda handler: respond(handler, page, {})
+
+    shown = requests.get(chat.base_url + "/", timeout=5).text
+
+    assert "<b>Offsite</b>" in shown
+    assert "<script>" not in shown and "&lt;script&gt;" in shown
+    assert '<button name="button" value="Approve">Approve</button>' in shown
+    assert '<a href="https://approver.example/a/42"' in shown
+    assert requests.get(chat.base_url + "/nowhere", timeout=5).status_code == 404

@@ -70,7 +70,7 @@ def message(notice: Notice, tokens: list[str], connection=None) -> mail.EmailMul
     if notice.purpose == Notice.Purpose.OUTCOME:
         return compose("outcome", outcome_context(notice.request), notice.email, connection)
     if notice.purpose == Notice.Purpose.DELEGATION:
-        return compose("delegation", _delegation_context(notice), notice.email, connection)
+        return compose("delegation", delegation_context(notice), notice.email, connection)
     raise ValueError(f"No e-mail for a {notice.purpose!r} notice.")
 
 
@@ -116,7 +116,8 @@ def _decision_context(decision) -> dict:
     }
 
 
-def _delegation_context(notice: Notice) -> dict:
+def delegation_context(notice: Notice) -> dict:
+    """What the delegate's notice says: who named them, when, and where to look."""
     delegation = notice.delegation
     return {
         "delegation": delegation,
