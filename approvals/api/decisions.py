@@ -21,10 +21,10 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.csrf import csrf_exempt
 
-from approvals import inputs, permissions, services, text, wire
+from approvals import inputs, permissions, services, wire
 from approvals.api import views
 from approvals.identity import callers
-from approvals.models import MAX_COMMENT, ApprovalRequest, Outcome
+from approvals.models import ApprovalRequest, Outcome
 from approvals.wire import error
 
 DEFAULT_LIMIT = 50
@@ -242,6 +242,4 @@ def _comment_problem(comment, outcome) -> str | None:
     needed to reject (`services.comment_problem`, the one home of that rule)."""
     if not isinstance(comment, str):
         return "Must be a string."
-    if len(comment) > MAX_COMMENT:
-        return f"At most {MAX_COMMENT:,} characters."
-    return text.multi_line_problem(comment) or services.comment_problem(outcome, comment)
+    return services.comment_text_problem(comment) or services.comment_problem(outcome, comment)

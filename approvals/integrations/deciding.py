@@ -10,8 +10,8 @@ themselves, no permission, already decided, closed, inputs not valid.
 import uuid
 from dataclasses import dataclass, field
 
-from approvals import permissions, services, text
-from approvals.models import MAX_COMMENT, Outcome
+from approvals import permissions, services
+from approvals.models import Outcome
 
 NO_ACCOUNT = (
     "No Approver account has the e-mail address {email}, so nothing was decided. Ask an "
@@ -58,7 +58,9 @@ def decide(approval_id, user, outcome: str, comment: str, values: dict | None, v
     """Decide as `user` through `services.decide`; the Reply says what happened."""
     if approval_id is None or outcome not in Outcome.values:
         return Reply(False, NO_SUCH_REQUEST)
-    problem = comment_text_problem(comment) or services.comment_problem(outcome, comment.strip())
+    problem = services.comment_text_problem(comment) or services.comment_problem(
+        outcome, comment.strip()
+    )
     if problem:
         return Reply(False, problem, errors={"comment": [problem]})
     try:
@@ -68,14 +70,6 @@ def decide(approval_id, user, outcome: str, comment: str, values: dict | None, v
     except services.DecisionRefused as refused:
         return Reply(False, refused.message)
     return Reply(True, said(decided), decided=decided)
-
-
-def comment_text_problem(comment: str) -> str | None:
-    """What the page's form and the API refuse in a comment's text: its length, and characters
-    no text may hold (a chat's text input has neither limit)."""
-    if len(comment) > MAX_COMMENT:
-        return f"At most {MAX_COMMENT:,} characters."
-    return text.multi_line_problem(comment)
 
 
 def said(decided: services.Decided) -> str:

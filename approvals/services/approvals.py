@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from approvals import delivery, emails, inputs, permissions, wire
+from approvals import delivery, emails, inputs, permissions, text, wire
 from approvals.models import (
     CLOSING_OUTCOMES,
+    MAX_COMMENT,
     ApprovalRequest,
     Assignee,
     AuditEvent,
@@ -204,6 +205,15 @@ def comment_problem(outcome: str | None, comment: str, *, several: bool = False)
     return None
 
 
+def comment_text_problem(comment: str) -> str | None:
+    """What no comment may be, whatever the outcome: longer than `MAX_COMMENT`, or holding
+    characters no kept text may hold (`approvals.text`). The page's form states the same limits
+    as field validators; the API and the chat endpoints call this; `decide` refuses with it."""
+    if len(comment) > MAX_COMMENT:
+        return f"At most {MAX_COMMENT:,} characters."
+    return text.multi_line_problem(comment)
+
+
 NOT_SENT_BACK = "This request does not allow changes to be requested."
 
 
@@ -242,7 +252,7 @@ def decide(approval_id, user, outcome: str, comment: str, *, values=None, via=No
     """
     outcome = Outcome(outcome)
     comment = comment.strip()
-    problem = comment_problem(outcome, comment)
+    problem = comment_text_problem(comment) or comment_problem(outcome, comment)
     if problem:
         raise DecisionRefused(problem)
     with transaction.atomic():
