@@ -3,6 +3,7 @@ WebClient and SignatureVerifier: the direct messages `send_notifications` sends,
 modals, the person found by e-mail, every refusal, the signature, hostile payloads, retries, and
 Slack down during a pass."""
 
+import dataclasses
 import datetime
 import io
 import json
@@ -10,8 +11,8 @@ import time
 from urllib.parse import urlencode
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core import mail
-from django.core.cache import cache
 from django.core.management import call_command
 from django.utils import timezone
 from slack_sdk.signature import SignatureVerifier
@@ -25,10 +26,11 @@ from approvals.models import (
     Decision,
     Notice,
 )
+from approvals.notify import chat, slack_layout
 from approvals.notify.channels import channel
+from approvals.notify.channels import slack as slack_channel
 from approvals.tests.conftest import decide_page
-from approvals.tests.test_policies import user
-from standins.slack import BOT_TOKEN, SIGNING_SECRET, SlackServer, signed_request
+from standins.slack import BOT_TOKEN, SIGNING_SECRET, signed_request
 
 # Real transactions: notices and callbacks leave once the transaction that made them commits.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,14 +39,8 @@ URL = "/integrations/slack/interactions"
 
 
 @pytest.fixture
-def slack(settings):
-    server = SlackServer().start()
-    settings.APPROVALS_SLACK_BOT_TOKEN = BOT_TOKEN
-    settings.APPROVALS_SLACK_SIGNING_SECRET = SIGNING_SECRET
-    settings.APPROVALS_SLACK_API_URL = server.api_url
-    cache.clear()  # the interactions remembered by an earlier test
-    yield server
-    server.stop()
+def slack(slack_app):
+    return slack_app
 
 
 @pytest.fixture
@@ -57,6 +53,10 @@ def people(slack, make_user):
     return {
         name: slack.add_user(f"{name}@example.com") for name in ("manager", "ben", "alice", "nora")
     }
+
+
+def user(username):
+    return get_user_model().objects.get(username=username)
 
 
 def notices_pass() -> None:
@@ -109,6 +109,16 @@ def registered(register, **fields):
     created = register(assignees=["manager@example.com", "ben@example.com"], **fields)
     notices_pass()
     return ApprovalRequest.objects.get(pk=created["id"])
+
+
+def stale_message(slack, approval, person):
+    """A decider's message about `approval` in `person`'s direct message, with every button
+    the request offers, as it was sent while it still waited for them."""
+    summary = chat.about(Notice(request=approval, purpose=Notice.Purpose.NEW, email_key="-"))
+    summary = dataclasses.replace(summary, buttons=chat.buttons(approval), outcome_text="")
+    blocks = slack_layout.decider_blocks(summary, approval.pk)
+    sent = slack_channel.call("chat.postMessage", channel=person.id, text="-", blocks=blocks)
+    return next(m for m in slack.messages if m.ts == sent["ts"])
 
 
 def dm_about(approval, email):
