@@ -11,6 +11,7 @@ import time
 from urllib.parse import urlencode
 
 import pytest
+import requests
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.management import call_command
@@ -537,3 +538,30 @@ def test_the_requester_hears_the_outcome_in_slack(client, slack, people, registe
 
     [told] = slack.messages_to(people["alice"])
     assert "was approved" in told.text + said(told)
+
+
+# --- The demo page (make run) -------------------------------------------------------------------
+
+
+def test_the_demo_page_renders_the_messages_and_its_forms_decide_through_the_app(
+    slack, people, register, live_server
+):
+    slack.app_url = live_server.url + URL
+    approval = registered(register)
+    manager = people["manager"]
+    [message] = slack.messages_to(manager)
+    page = requests.get(slack.base_url + "/", timeout=5).text
+    assert approval.title in page and ">Approve</button>" in page and "confirm(" in page
+
+    demo = slack.base_url + "/demo/"
+    click = {"user": manager.id, "ts": message.ts, "action": "rejected"}
+    assert requests.post(demo + "click", click, allow_redirects=False, timeout=5).status_code == 303
+    [view] = slack.views
+    requests.post(demo + "submit", {"view": view.id, "comment": ""}, timeout=5)
+    assert "a comment is required" in requests.get(slack.base_url + "/", timeout=5).text
+    requests.post(demo + "submit", {"view": view.id, "comment": "Not this quarter"}, timeout=5)
+
+    decision = Decision.objects.get(request=approval)
+    assert (decision.outcome, decision.comment) == ("rejected", "Not this quarter")
+    page = requests.get(slack.base_url + "/", timeout=5).text
+    assert "Rejected by manager@example.com" in page and 'action="/demo/submit"' not in page
