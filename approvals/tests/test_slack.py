@@ -8,13 +8,16 @@ import datetime
 import io
 import json
 import time
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 import requests
+import yaml
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.management import call_command
+from django.urls import reverse
 from django.utils import timezone
 from slack_sdk.signature import SignatureVerifier
 
@@ -31,12 +34,14 @@ from approvals.notify import chat, slack_layout
 from approvals.notify.channels import channel
 from approvals.notify.channels import slack as slack_channel
 from approvals.tests.conftest import decide_page
-from standins.slack import BOT_TOKEN, SIGNING_SECRET, signed_request
+from standins.http import free_port
+from standins.slack import BOT_SCOPES, BOT_TOKEN, SIGNING_SECRET, signed_request
 
 # Real transactions: notices and callbacks leave once the transaction that made them commits.
 pytestmark = pytest.mark.django_db(transaction=True)
 
 URL = "/integrations/slack/interactions"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 @pytest.fixture
@@ -463,11 +468,14 @@ def test_an_interaction_slack_sends_again_is_handled_once(client, slack, people,
     assert AuditEvent.objects.filter(kind="approved").count() == Decision.objects.count()
 
 
-@pytest.mark.parametrize("kind", ["error", "ratelimited"])
+@pytest.mark.parametrize("kind", ["error", "ratelimited", "unreachable"])
 def test_slack_down_during_a_pass_is_retried_later_and_the_mail_still_goes(
-    client, slack, people, register, kind
+    client, slack, people, register, settings, kind
 ):
-    slack.fail(kind)
+    if kind == "unreachable":
+        settings.APPROVALS_SLACK_API_URL = f"http://127.0.0.1:{free_port()}/api/"
+    else:
+        slack.fail(kind)
     approval = registered(register)
 
     assert {m.to[0] for m in mail.outbox} == {"manager@example.com", "ben@example.com"}
@@ -478,6 +486,7 @@ def test_slack_down_during_a_pass_is_retried_later_and_the_mail_still_goes(
     assert BOT_TOKEN not in failed.payload["error"]
 
     slack.recover()
+    settings.APPROVALS_SLACK_API_URL = slack.api_url
     waiting.update(due_at=timezone.now())
     notices_pass()
     assert {n.state for n in waiting} == {"sent"}
@@ -540,6 +549,18 @@ def test_the_requester_hears_the_outcome_in_slack(client, slack, people, registe
     assert "was approved" in told.text + said(told)
 
 
+def test_a_new_delegate_is_told_in_slack(slack, people):
+    delegation = services.delegate(
+        user("manager"), user("ben"), timezone.now() + datetime.timedelta(days=3)
+    )
+
+    notices_pass()
+
+    [told] = slack.messages_to(people["ben"])
+    assert "manager@example.com named you their delegate" in told.text
+    assert Notice.objects.get(delegation=delegation, channel="slack").state == "sent"
+
+
 # --- The demo page (make run) -------------------------------------------------------------------
 
 
@@ -565,3 +586,12 @@ def test_the_demo_page_renders_the_messages_and_its_forms_decide_through_the_app
     assert (decision.outcome, decision.comment) == ("rejected", "Not this quarter")
     page = requests.get(slack.base_url + "/", timeout=5).text
     assert "Rejected by manager@example.com" in page and 'action="/demo/submit"' not in page
+
+
+def test_the_manifest_asks_for_the_contracts_scopes_and_names_the_interactivity_url():
+    manifest = yaml.safe_load((DOCS / "slack-manifest.yaml").read_text())
+
+    assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == sorted(BOT_SCOPES)
+    interactivity = manifest["settings"]["interactivity"]
+    assert interactivity["is_enabled"] is True
+    assert interactivity["request_url"].endswith(reverse("approvals:slack-interactions"))
