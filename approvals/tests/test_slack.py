@@ -595,3 +595,34 @@ def test_the_manifest_asks_for_the_contracts_scopes_and_names_the_interactivity_
     interactivity = manifest["settings"]["interactivity"]
     assert interactivity["is_enabled"] is True
     assert interactivity["request_url"].endswith(reverse("approvals:slack-interactions"))
+
+
+def test_a_direct_message_kept_from_before_that_slack_no_longer_knows_is_found_anew(
+    slack, people, register
+):
+    manager = people["manager"]
+    ChatAccount.objects.create(
+        channel="slack", email_key="manager@example.com", user_id=manager.id, conversation="DGONE"
+    )
+    approval = registered(register)
+    notice = Notice.objects.get(request=approval, channel="slack", email_key="manager@example.com")
+    assert (notice.state, notice.last_error) == ("due", "Slack: channel_not_found")
+
+    Notice.objects.filter(pk=notice.pk).update(due_at=timezone.now())
+    notices_pass()
+
+    assert len(slack.messages_to(manager)) == 1
+    assert ChatAccount.objects.get(email_key="manager@example.com").conversation == manager.dm
+
+
+def test_an_update_of_a_message_slack_no_longer_has_is_not_tried_again(
+    client, slack, people, register
+):
+    approval = registered(register)
+    slack.messages.remove(slack.messages_to(people["ben"])[0])  # ben deleted it
+
+    click(client, slack, people["manager"], "Approve")
+    notices_pass()
+
+    update = Notice.objects.get(request=approval, purpose="update", email_key="ben@example.com")
+    assert (update.state, update.last_error) == ("failed", "Slack: message_not_found")

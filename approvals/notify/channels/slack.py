@@ -32,6 +32,9 @@ BRIEF_WAIT_SECONDS = (
 )
 TOKEN_REFUSED = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
 NOT_ON_SLACK = {"users_not_found", "user_not_found", "user_disabled"}
+# Errors that trying again cannot mend: the person or the message is not there, or Slack refuses
+# what the app sent (a bug to fix, not an outage).
+FINAL = NOT_ON_SLACK | {"message_not_found", "cant_update_message", "invalid_blocks", "no_text"}
 DECIDERS = {
     Notice.Purpose.NEW,
     Notice.Purpose.REMINDER,
@@ -124,7 +127,9 @@ class SlackChannel(Channel):
                 results.append(Result(False, down, retry=True))
             except SlackApiError as refused:
                 error = slack_error(refused)
-                results.append(Result(False, f"Slack: {error}", retry=error not in NOT_ON_SLACK))
+                if error == "channel_not_found":  # a direct message kept from before: find anew
+                    _forget(notice)
+                results.append(Result(False, f"Slack: {error}", retry=error not in FINAL))
             except NoMessage as missing:
                 results.append(Result(False, str(missing), retry=False))
         return results
@@ -165,6 +170,10 @@ def _content(notice: Notice) -> tuple[str, list[dict] | None]:
     if notice.purpose == Notice.Purpose.DELEGATION:
         return slack_layout.delegation_text(notice.delegation), None
     raise NoMessage(f"No Slack message for a {notice.purpose!r} notice.")
+
+
+def _forget(notice: Notice) -> None:
+    ChatAccount.objects.filter(channel=Names.SLACK, email_key=notice.email_key).delete()
 
 
 def conversation(notice: Notice) -> str:
