@@ -56,9 +56,12 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 # Tests run with production-like settings (DEBUG off), on SQLite unless DATABASE_URL names
-# another database; CI runs both.
+# another database; CI runs both. In parallel, one worker per core (pytest-xdist; each worker
+# has its own test database); PYTEST_WORKERS=0 runs them in this one process.
+PYTEST_WORKERS ?= auto
 test: $(STAMP) lint chromium
-	DJANGO_SECRET_KEY=tests-only-secret-key $(BIN)/python -m pytest $(PYTEST_ARGS)
+	DJANGO_SECRET_KEY=tests-only-secret-key $(BIN)/python -m pytest -n $(PYTEST_WORKERS) \
+		--dist worksteal $(PYTEST_ARGS)
 
 # Screenshots of the main pages for the README, taken by the browser tests.
 screenshots: $(STAMP) chromium

@@ -19,6 +19,7 @@ from approvals.models import (
     Decision,
     Delegation,
     DeliveryStatus,
+    Notice,
     PersonalToken,
     Status,
     expired_q,
@@ -321,3 +322,43 @@ class PersonalTokenAdmin(ReadOnly, admin.ModelAdmin):
     list_select_related = ["user"]
     fields = ["prefix", "name", "user", "created_at", "last_used_at", "expires_at", "revoked_at"]
     readonly_fields = fields
+
+
+@admin.register(Notice)
+class NoticeAdmin(ReadOnly, admin.ModelAdmin):
+    """The notification outbox: each notice to each person on each channel, whether it went,
+    how often it was tried and why it failed. The outbox (`notify.outbox`) writes it, never the
+    admin."""
+
+    list_display = [
+        "created_at",
+        "purpose",
+        "channel",
+        "email",
+        "state",
+        "attempts",
+        "sent_at",
+        "last_error",
+    ]
+    list_filter = ["state", "channel", "purpose", "created_at"]
+    search_fields = ["email", "email_key", "request__id", "request__title"]
+    date_hierarchy = "created_at"
+    list_select_related = ["request"]
+    fields = [
+        "request",
+        "delegation",
+        "purpose",
+        "channel",
+        "email",
+        "on_behalf_of",
+        "state",
+        "created_at",
+        "due_at",
+        "attempts",
+        "sent_at",
+        "last_error",
+        "payload",
+        "ref",
+    ]
+    readonly_fields = fields
+    raw_id_fields = ["request", "delegation"]

@@ -7,4 +7,5 @@ from approvals.web import urls as web_urls
 
 app_name = "approvals"
 
-urlpatterns = web_urls.urlpatterns + api_urls.urlpatterns + integration_urls.urlpatterns
+# The API last: its catch-all answers JSON 404s under api/.
+urlpatterns = web_urls.urlpatterns + integration_urls.urlpatterns + api_urls.urlpatterns

@@ -14,6 +14,7 @@ from django.utils.timesince import timeuntil
 
 from approvals import inputs, services, text, wire
 from approvals.models import ApprovalRequest, Notice, Outcome
+from approvals.notify import notices
 from approvals.notify.channels.email import HEADLINES
 from approvals.permissions.rules import mailbox
 from approvals.templatetags.approvals_display import money
@@ -95,11 +96,10 @@ def about(notice: Notice) -> Summary:
     """The message of a notice to a decider, or of its update (`Purpose.UPDATE`): what it says
     now. Once the request closed, or the person had their say, it offers no button."""
     approval = notice.request
-    purpose = notice.updates.purpose if notice.purpose == Notice.Purpose.UPDATE else notice.purpose
-    payload = notice.updates.payload if notice.purpose == Notice.Purpose.UPDATE else notice.payload
-    handed = payload.get("handed") or {}
-    headline = HEADLINE[purpose].format(
-        requester=approval.requester_email, handed_by=handed.get("handed_by", "Someone")
+    original = notice.updates if notice.purpose == Notice.Purpose.UPDATE else notice
+    handed = notices.handed(original)
+    headline = HEADLINE[original.purpose].format(
+        requester=approval.requester_email, handed_by=handed.handed_by if handed else "Someone"
     )
     note = ""
     if notice.on_behalf_of:

@@ -45,10 +45,6 @@ def tell_deciders(
     people = permissions.deciders(approval, role=role)
     if handed is not None:
         people = [p for p in people if permissions.user_email(p.user) == handed.email_key]
-        payload = {
-            **(payload or {}),
-            "handed": {"handed_by": handed.handed_by, "handed_note": handed.handed_note},
-        }
     if not people:
         logger.warning(
             NOBODY_LOG[purpose],
@@ -57,6 +53,15 @@ def tell_deciders(
         )
         return []
     return outbox.queue(purpose, outbox.deciders(people), approval=approval, payload=payload)
+
+
+def handed(notice: Notice) -> Assignee | None:
+    """The reassignment a REASSIGNED notice tells of: the row naming its person, with who handed
+    the request to them and their note (the latest, if it was handed to them twice)."""
+    if notice.purpose != Purpose.REASSIGNED or notice.request_id is None:
+        return None
+    rows = Assignee.objects.filter(request_id=notice.request_id, email_key=notice.email_key)
+    return rows.exclude(handed_by="").order_by("-pk").first()
 
 
 def tell_delegate(delegation) -> list[Notice]:

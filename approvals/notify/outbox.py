@@ -140,34 +140,51 @@ def send(ids: Sequence[int]) -> int:
 
 def _send_batch(batch: list[Notice]) -> None:
     """Send notices of one request, occasion and channel, and record the results."""
-    first = batch[0]
-    if first.purpose in FOR_DECIDERS and not first.request.is_open:
-        _settle(batch, [None] * len(batch), dropped="The request closed before it was sent.")
-        return
-    channel = channels.channel(first.channel)
-    try:
-        results = channel.send(batch) if channel.is_on() else None
-    except channels.ChannelDown as down:
-        results = [channels.Result(False, str(down))] * len(batch)
-    except Exception as exc:  # a channel's bug fails its own notices only
-        logger.exception("The %s channel failed", channel.name)
-        results = [channels.Result(False, f"{type(exc).__name__}: {exc}"[:300])] * len(batch)
-    if results is None:
-        _settle(batch, [None] * len(batch), dropped=f"{channel.label} is turned off.")
-        return
-    _settle(batch, results)
+    channel = channels.channel(batch[0].channel)
+    outcomes: dict[int, channels.Result | str] = {}  # by notice; a str says why it was dropped
+    for notice in batch:
+        if why := _not_needed(notice, channel):
+            outcomes[notice.pk] = why
+    wanted = [notice for notice in batch if notice.pk not in outcomes]
+    if wanted:
+        try:
+            results = channel.send(wanted)
+        except channels.ChannelDown as down:
+            results = [channels.Result(False, str(down))] * len(wanted)
+        except Exception as exc:  # a channel's bug fails its own notices only
+            logger.exception("The %s channel failed", channel.name)
+            results = [channels.Result(False, f"{type(exc).__name__}: {exc}"[:300])] * len(wanted)
+        outcomes.update(zip([n.pk for n in wanted], results, strict=True))
+    _settle(batch, outcomes)
 
 
-def _settle(batch: list[Notice], results, dropped: str = "") -> None:
-    """Store each notice's result and write the occasion's audit events and log lines."""
+def _not_needed(notice: Notice, channel: channels.Channel) -> str:
+    """Why `notice` is no longer to be sent ("" when it is): its channel was turned off, the
+    request closed, or (on a retry) its person may no longer decide it."""
+    if not channel.is_on():
+        return f"{channel.label} is turned off."
+    if notice.purpose not in FOR_DECIDERS:
+        return ""
+    if not notice.request.is_open:
+        return "The request closed before it was sent."
+    if notice.attempts and notice.user is not None:
+        refusal = permissions.decider_capacity(notice.user, notice.request).refusal
+        if refusal:
+            return refusal[:300]
+    return ""
+
+
+def _settle(batch: list[Notice], outcomes: dict) -> None:
+    """Store each notice's outcome and write the occasion's audit events and log lines."""
     now = timezone.now()
     sent, failed = [], []
     with transaction.atomic():
-        for notice, result in zip(batch, results, strict=True):
+        for notice in batch:
+            result = outcomes[notice.pk]
             claimed = Notice.objects.filter(pk=notice.pk, claim=notice.claim)
-            if result is None:
+            if isinstance(result, str):
                 claimed.update(
-                    state=Notice.State.DROPPED, due_at=None, claim=None, last_error=dropped
+                    state=Notice.State.DROPPED, due_at=None, claim=None, last_error=result
                 )
             elif result.sent:
                 claimed.update(
@@ -197,24 +214,17 @@ def _record(first: Notice, sent: list[Notice], failed: list, now) -> None:
     """The audit events and log lines of one occasion on one channel."""
     fields = {"purpose": first.purpose, "channel": first.channel, **first.payload}
     log_fields = {
-        "request_id": str(first.request_id),
+        "request_id": str(first.request_id) if first.request_id else None,
+        "delegation_id": first.delegation_id,
         "purpose": first.purpose,
         "channel": first.channel,
     }
     if sent:
-        recipients = [n.email for n in sent]
-        if first.request_id and first.purpose in SENT_KIND:
-            AuditEvent.objects.create(
-                request=first.request,
-                kind=SENT_KIND[first.purpose],
-                actor="system",
-                at=now,
-                payload={"recipients": recipients, **fields},
-            )
+        _audit(first, SENT_KIND, {"recipients": [n.email for n in sent], **fields}, now)
         logger.info(
-            "Sent the %s notice of request %s to %d person(s) by %s",
+            "Sent the %s notice of %s to %d person(s) by %s",
             first.purpose,
-            first.request_id,
+            _subject(first),
             len(sent),
             first.channel,
             extra={"json_fields": {**log_fields, "recipients": len(sent)}},
@@ -222,31 +232,44 @@ def _record(first: Notice, sent: list[Notice], failed: list, now) -> None:
     if failed:
         error = failed[0][1]
         retry = any(again for _, _, again in failed)
-        if first.request_id and first.purpose in FAILED_KIND:
-            AuditEvent.objects.create(
-                request=first.request,
-                kind=FAILED_KIND[first.purpose],
-                actor="system",
-                at=now,
-                payload={
-                    "recipients": [n.email for n, _, _ in failed],
-                    "error": error,
-                    "retry": retry,
-                    **fields,
-                },
-            )
+        recipients = [n.email for n, _, _ in failed]
+        _audit(
+            first,
+            FAILED_KIND,
+            {"recipients": recipients, "error": error, "retry": retry, **fields},
+            now,
+        )
         logger.warning(
-            "Could not send the %s notice of request %s to %d person(s) by %s: %s; %s",
+            "Could not send the %s notice of %s to %d person(s) by %s: %s; %s",
             first.purpose,
-            first.request_id,
+            _subject(first),
             len(failed),
             first.channel,
             error,
-            f"trying again in {RETRY_DELAY}" if retry else "giving up",
+            f"trying again in {RETRY_DELAY.seconds // 60} minutes" if retry else "giving up",
             extra={
                 "json_fields": {**log_fields, "failed": len(failed), "error": error, "retry": retry}
             },
         )
+
+
+def _audit(first: Notice, kinds: dict, payload: dict, now) -> None:
+    """The audit event of a request's notices, where its purpose has one (an update of a chat
+    message and a delegate's notice have none)."""
+    if first.request_id and first.purpose in kinds:
+        AuditEvent.objects.create(
+            request=first.request,
+            kind=kinds[first.purpose],
+            actor="system",
+            at=now,
+            payload=payload,
+        )
+
+
+def _subject(notice: Notice) -> str:
+    if notice.request_id:
+        return f"request {notice.request_id}"
+    return f"delegation {notice.delegation_id}"
 
 
 CHAT = {"slack", "google_chat"}

@@ -1,4 +1,5 @@
-"""Every change of state: approvals (register, decide, cancel, expire, reassign) and delegations.
+"""Every change of state: approvals (register, decide, cancel, expire, reassign), delegations,
+and a person's choice of channels.
 
 Callers use the names below (`services.decide(...)`); each lives in one module of this package.
 """
@@ -27,6 +28,7 @@ from approvals.services.delegations import (
     end_delegation,
     was_withdrawn,
 )
+from approvals.services.preferences import PreferenceRefused, choose_channels
 from approvals.services.reassignments import Reassigned, ReassignRefused, reassign
 
 __all__ = [
@@ -37,10 +39,12 @@ __all__ = [
     "DecisionRefused",
     "DelegationRefused",
     "InputsRefused",
+    "PreferenceRefused",
     "ReassignRefused",
     "Reassigned",
     "Registered",
     "cancel",
+    "choose_channels",
     "comment_problem",
     "decide",
     "delegate",

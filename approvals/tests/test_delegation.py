@@ -363,7 +363,7 @@ def test_a_failing_mail_server_does_not_stop_a_delegation(client, alice_a, bob_b
 
     assert response.status_code == 302
     assert Delegation.objects.filter(delegator=alice_a, delegate=bob_b).exists()
-    assert "Could not tell b@example.com they were named a delegate" in caplog.text
+    assert "Could not send the delegation notice of delegation" in caplog.text
 
 
 def test_the_page_lists_upcoming_and_past_delegations_newest_first(

@@ -9,7 +9,7 @@ from django.db.models.functions import Cast
 
 from approvals.details import SHOWN_CELLS, SHOWN_COLUMNS, SHOWN_DEPTH, SHOWN_ROWS, SHOWN_TEXT
 from approvals.models import ApprovalRequest
-from approvals.notify import notices
+from approvals.notify import notices, outbox
 
 pytestmark = pytest.mark.django_db
 
@@ -184,7 +184,8 @@ def test_a_title_stored_with_line_breaks_stays_on_one_line_in_the_mail(
     forged = "Team offsite\r\nApprove:  https://evil.example/steal\u2028Reject:  x"
     ApprovalRequest.objects.filter(pk=created["id"]).update(title=forged)
 
-    notices.notify(created["id"], notices.Purpose.NEW)
+    approval = ApprovalRequest.objects.get(pk=created["id"])
+    outbox.send([n.pk for n in notices.tell_deciders(approval, notices.Purpose.NEW)])
 
     [message] = mailoutbox
     lines = message.body.splitlines()

@@ -16,9 +16,9 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from approvals import permissions, services
-from approvals.models import ApprovalRequest, AuditEvent, Decision, Status
+from approvals.models import ApprovalRequest, AuditEvent, Decision, Notice, Status
 from approvals.notify import links as mail_links
-from approvals.notify import reminders
+from approvals.notify import outbox, reminders
 from approvals.tests.conftest import API_TOKEN
 
 # Real transactions: the notice pass mails once its turn is committed (transaction.on_commit).
@@ -49,6 +49,16 @@ class RefusingBackend(BaseEmailBackend):
 
     def send_messages(self, email_messages):
         self.open()
+
+
+class RefusingOneBackend(BaseEmailBackend):
+    """A mail server that refuses mail to bea@example.com and takes the rest."""
+
+    def send_messages(self, email_messages):
+        for message in email_messages:
+            if message.to == ["bea@example.com"]:
+                raise smtplib.SMTPRecipientsRefused({"bea@example.com": (550, b"no such user")})
+        return len(email_messages)
 
 
 class EchoingBackend(BaseEmailBackend):
@@ -517,10 +527,11 @@ def test_a_failing_mail_server_does_not_block_registration(
     assert sorted(failed.payload["recipients"]) == ["bea@example.com", "manager@example.com"]
     assert failed.payload["error"].startswith(error)
     assert not AuditEvent.objects.filter(request_id=request_id, kind=AuditEvent.Kind.NOTIFIED)
-    [line] = [r for r in caplog.records if r.name == "approvals.notify.notices"]
+    [line] = [r for r in caplog.records if r.name == "approvals.notify.outbox"]
     assert line.levelname == "WARNING"
     assert line.json_fields["request_id"] == request_id
-    assert "Could not e-mail request" in line.getMessage()
+    assert line.json_fields["channel"] == "email"
+    assert "Could not send the new notice of request" in line.getMessage()
     # An echoing server quotes the links back; they are kept out of the log and the audit log.
     if backend == "EchoingBackend":
         assert tokens and "[link]" in failed.payload["error"]
@@ -528,11 +539,13 @@ def test_a_failing_mail_server_does_not_block_registration(
         signature = token.rsplit(":", 1)[1]
         assert signature not in failed.payload["error"]
         assert signature not in caplog.text
-    # Nobody got it, so the same notice is due again a little later, not lost.
-    approval = ApprovalRequest.objects.get(pk=request_id)
-    assert approval.notified_at is None
-    assert approval.next_reminder_at >= before + reminders.MAIL_RETRY_DELAY
-    assert reminders.send_due_notices() == 0  # not before then
+    # Nobody got it, so each mail is due again a little later, not lost; the occasion is taken.
+    assert failed.payload["retry"] is True
+    due = Notice.objects.filter(request_id=request_id, state=Notice.State.DUE)
+    assert sorted(due.values_list("email", flat=True)) == ["bea@example.com", "manager@example.com"]
+    assert all(n.due_at >= before + outbox.RETRY_DELAY for n in due)
+    assert outbox.send_due() == 0  # not before then
+    assert reminders.send_due_notices() == 0
 
 
 def test_a_notice_nobody_got_goes_out_once_the_mail_server_is_back(
@@ -548,20 +561,117 @@ def test_a_notice_nobody_got_goes_out_once_the_mail_server_is_back(
     request_id = response.json()["id"]
     reminders.send_due_notices()
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    ApprovalRequest.objects.filter(pk=request_id).update(next_reminder_at=timezone.now())
+    Notice.objects.filter(request_id=request_id).update(due_at=timezone.now())
 
-    assert reminders.send_due_notices() == 1
+    assert outbox.send_due() == 1
 
     [message] = mailoutbox
     assert message.to == ["manager@example.com"]
     assert message.subject.startswith("Approval needed")  # the first notice, not a reminder
     [sent] = AuditEvent.objects.filter(request_id=request_id, kind=AuditEvent.Kind.NOTIFIED)
     assert sent.payload["purpose"] == "new"
-    approval = ApprovalRequest.objects.get(pk=request_id)
-    assert approval.notified_at is not None
-    assert approval.next_reminder_at == reminders.next_reminder_at(
-        approval.created_at, approval.expires_at, approval.notified_at
+    assert sent.payload["channel"] == "email"
+    [notice] = Notice.objects.filter(request_id=request_id)
+    assert notice.state == Notice.State.SENT and notice.attempts == 2
+    assert outbox.send_due() == 0  # sent once
+
+
+def test_a_mail_refused_for_one_person_is_retried_for_that_person_only(
+    client, registration_body, manager, make_user, settings, mailoutbox
+):
+    make_user("bea")
+    settings.EMAIL_BACKEND = f"{__name__}.RefusingOneBackend"
+    response = client.post(
+        "/api/approvals",
+        registration_body(),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {API_TOKEN}"},
     )
+    request_id = response.json()["id"]
+    reminders.send_due_notices()
+    [failed] = AuditEvent.objects.filter(request_id=request_id, kind=AuditEvent.Kind.NOTIFY_FAILED)
+    assert failed.payload["recipients"] == ["bea@example.com"]
+    [sent] = AuditEvent.objects.filter(request_id=request_id, kind=AuditEvent.Kind.NOTIFIED)
+    assert sent.payload["recipients"] == ["manager@example.com"]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    Notice.objects.filter(request_id=request_id, state=Notice.State.DUE).update(
+        due_at=timezone.now()
+    )
+
+    assert outbox.send_due() == 1
+
+    assert [m.to for m in mailoutbox] == [["bea@example.com"]]
+
+
+def test_a_mail_still_failing_a_day_later_is_given_up(client, registration_body, manager, settings):
+    settings.EMAIL_BACKEND = f"{__name__}.RefusingBackend"
+    response = client.post(
+        "/api/approvals",
+        registration_body(),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {API_TOKEN}"},
+    )
+    request_id = response.json()["id"]
+    reminders.send_due_notices()
+    now = timezone.now()
+    Notice.objects.filter(request_id=request_id).update(
+        due_at=now, created_at=now - outbox.GIVE_UP_AFTER
+    )
+
+    assert outbox.send_due() == 1
+
+    [notice] = Notice.objects.filter(request_id=request_id)
+    assert notice.state == Notice.State.FAILED and notice.due_at is None
+    last = AuditEvent.objects.filter(request_id=request_id, kind=AuditEvent.Kind.NOTIFY_FAILED)
+    assert last.last().payload["retry"] is False
+
+
+def test_a_notice_to_deciders_of_a_request_decided_meanwhile_is_dropped(
+    client, registration_body, manager, settings, mailoutbox
+):
+    settings.EMAIL_BACKEND = f"{__name__}.RefusingBackend"
+    response = client.post(
+        "/api/approvals",
+        registration_body(),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {API_TOKEN}"},
+    )
+    request_id = response.json()["id"]
+    reminders.send_due_notices()
+    services.decide(request_id, manager, "approved", "")
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    Notice.objects.filter(request_id=request_id, purpose="new").update(due_at=timezone.now())
+
+    outbox.send_due()
+
+    assert not [m for m in mailoutbox if m.subject.startswith("Approval needed")]
+    [notice] = Notice.objects.filter(request_id=request_id, purpose="new")
+    assert notice.state == Notice.State.DROPPED
+
+
+def test_a_retried_notice_skips_whoever_had_their_say_meanwhile(
+    client, registration_body, manager, make_user, settings, mailoutbox
+):
+    make_user("bea")
+    settings.EMAIL_BACKEND = f"{__name__}.RefusingBackend"
+    response = client.post(
+        "/api/approvals",
+        registration_body(required_approvals=2),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {API_TOKEN}"},
+    )
+    request_id = response.json()["id"]
+    reminders.send_due_notices()
+    services.decide(request_id, manager, "approved", "")
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    Notice.objects.filter(request_id=request_id).update(due_at=timezone.now())
+
+    outbox.send_due()
+
+    assert [m.to for m in mailoutbox] == [["bea@example.com"]]
+    dropped = Notice.objects.get(request_id=request_id, email="manager@example.com")
+    assert dropped.state == Notice.State.DROPPED
+    assert "approved" in dropped.last_error
 
 
 def test_decision_links_never_reach_the_logs(

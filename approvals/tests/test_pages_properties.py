@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from approvals.details import SHOWN_DEPTH
 from approvals.models import ApprovalRequest
-from approvals.notify import notices
+from approvals.notify import notices, outbox
 from approvals.tests.conftest import API_TOKEN
 from approvals.tests.test_api_properties import NOT_IN_A_LINE_RE, generated
 from approvals.tests.test_details_display import MAX_PAGE_BYTES
@@ -186,7 +186,8 @@ def assert_one_line_fields_stay_on_one_line(request_id, mailoutbox):
         assert not NOT_IN_A_LINE_RE.search(value), (name, value)
     assert not any(character.isspace() for character in stored["callback_url"])
     mailoutbox.clear()
-    notices.notify(request_id, notices.Purpose.NEW)
+    approval = ApprovalRequest.objects.get(pk=request_id)
+    outbox.send([n.pk for n in notices.tell_deciders(approval, notices.Purpose.NEW)])
     [message] = mailoutbox  # to the manager, who may decide every request generated
     assert "    " + stored["title"] in message.body.splitlines()
     assert "\n" not in message.subject and "\r" not in message.subject

@@ -271,7 +271,11 @@ def test_the_new_person_is_e_mailed_once_by_send_notifications(
     assert "Their note: Please take over" in message.body
     assert "Told 1 person(s) of a request handed to them." in out.getvalue()
     notified = AuditEvent.objects.filter(request_id=request_id, kind="notified").last()
-    assert notified.payload == {"recipients": ["ben@example.com"], "purpose": "reassigned"}
+    assert notified.payload == {
+        "recipients": ["ben@example.com"],
+        "purpose": "reassigned",
+        "channel": "email",
+    }
     call_command("send_notifications", stdout=io.StringIO())
     assert len(mailoutbox) == 1
 

@@ -18,8 +18,8 @@ from django.db import connection
 from django.utils import timezone
 
 from approvals import permissions, services
-from approvals.models import ApprovalRequest, AuditEvent, Delegation, Status
-from approvals.notify import reminders
+from approvals.models import ApprovalRequest, AuditEvent, Delegation, Notice, Status
+from approvals.notify import outbox, reminders
 from approvals.tests.conftest import postgres_only
 from approvals.wire import iso_utc
 
@@ -521,9 +521,12 @@ def test_a_failing_mail_server_is_recorded_and_the_reminder_tried_again_later(
 
     after = stored(request_id)
     assert after.escalated_at is not None  # the escalation is told once, even when it failed
-    # Nobody got the reminder: it is due again a little later rather than lost.
-    retry = after.next_reminder_at - before
-    assert reminders.MAIL_RETRY_DELAY <= retry <= reminders.MAIL_RETRY_DELAY + 10 * SECOND
+    # Nobody got the reminder: each mail is due again a little later rather than lost.
+    due = Notice.objects.filter(request_id=request_id, state=Notice.State.DUE)
+    assert due.count() == 3  # the escalation to erin; the reminder to erin and the manager
+    for notice in due:
+        retry = notice.due_at - before
+        assert outbox.RETRY_DELAY <= retry <= outbox.RETRY_DELAY + 10 * SECOND
     assert len(events(request_id, AuditEvent.Kind.ESCALATED)) == 1
     assert events(request_id, AuditEvent.Kind.REMINDED) == []
     failed = {e.payload["purpose"]: e for e in events(request_id, AuditEvent.Kind.NOTIFY_FAILED)}
@@ -537,7 +540,7 @@ def test_a_failing_mail_server_is_recorded_and_the_reminder_tried_again_later(
     for event in failed.values():
         assert event.actor == "system"
         assert event.payload["error"].startswith("SMTPConnectError")
-    assert "Could not e-mail request" in caplog.text
+    assert "Could not send the reminder notice of request" in caplog.text
 
 
 class StopLoop(Exception):

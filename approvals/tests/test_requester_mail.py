@@ -10,8 +10,9 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from approvals.models import ApprovalRequest, AuditEvent
-from approvals.notify import outcome
+from approvals.models import ApprovalRequest, AuditEvent, Notice
+from approvals.notify import outbox
+from approvals.notify.channels import email as email_channel
 from approvals.tests.conftest import API_TOKEN, decide_page
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -70,7 +71,12 @@ def test_an_approval_mails_the_requester_once_from_the_pass_not_the_deciding_req
     assert "Enjoy Lisbon" in html and f"/approvals/{open_request['id']}/" in html
     [told] = events(open_request["id"], AuditEvent.Kind.OUTCOME_MAILED)
     assert told.actor == "system"
-    assert told.payload == {"recipients": [REQUESTER], "purpose": "outcome", "status": "approved"}
+    assert told.payload == {
+        "recipients": [REQUESTER],
+        "purpose": "outcome",
+        "status": "approved",
+        "channel": "email",
+    }
     assert ApprovalRequest.objects.get(pk=open_request["id"]).requester_notice_due_at is None
 
     assert run_command() == "E-mailed about 0 request(s); escalated 0 request(s)."
@@ -175,14 +181,13 @@ def test_a_refused_mail_is_recorded_and_sent_once_on_a_later_pass(
     [failed] = events(open_request["id"], AuditEvent.Kind.OUTCOME_MAIL_FAILED)
     assert failed.payload["recipients"] == [REQUESTER]
     assert failed.payload["retry"] is True and "550" in failed.payload["error"]
-    due = ApprovalRequest.objects.get(pk=open_request["id"]).requester_notice_due_at
-    assert due > timezone.now()  # again later, not in the same pass
+    [due] = Notice.objects.filter(request_id=open_request["id"], purpose="outcome")
+    assert due.state == Notice.State.DUE
+    assert due.due_at > timezone.now()  # again later, not in the same pass
 
     smtp.refuse = False
     assert run_command() == "E-mailed about 0 request(s); escalated 0 request(s)."  # not yet
-    ApprovalRequest.objects.filter(pk=open_request["id"]).update(
-        requester_notice_due_at=timezone.now()
-    )
+    Notice.objects.filter(pk=due.pk).update(due_at=timezone.now())
     run_command()
     run_command()
 
@@ -190,28 +195,32 @@ def test_a_refused_mail_is_recorded_and_sent_once_on_a_later_pass(
     assert len(events(open_request["id"], AuditEvent.Kind.OUTCOME_MAILED)) == 1
 
 
-def test_a_day_after_closing_a_refused_mail_is_given_up(client, open_request, manager, smtp):
+def test_a_mail_refused_for_a_day_is_given_up(client, open_request, manager, smtp):
     decide_page(client, manager, open_request["id"], comment="OK")
-    ApprovalRequest.objects.filter(pk=open_request["id"]).update(
-        closed_at=timezone.now() - outcome.GIVE_UP_AFTER
-    )
     smtp.refuse = True
+    run_command()
+    now = timezone.now()
+    Notice.objects.filter(request_id=open_request["id"], purpose="outcome").update(
+        created_at=now - outbox.GIVE_UP_AFTER, due_at=now
+    )
 
     run_command()
 
-    [failed] = events(open_request["id"], AuditEvent.Kind.OUTCOME_MAIL_FAILED)
-    assert failed.payload["retry"] is False
+    first, last = events(open_request["id"], AuditEvent.Kind.OUTCOME_MAIL_FAILED)
+    assert first.payload["retry"] is True and last.payload["retry"] is False
+    [notice] = Notice.objects.filter(request_id=open_request["id"], purpose="outcome")
+    assert notice.state == Notice.State.FAILED and notice.due_at is None
     assert ApprovalRequest.objects.get(pk=open_request["id"]).requester_notice_due_at is None
 
 
 def test_the_decisions_inputs_are_shown_when_decisions_have_them():
-    """The hook for the approver inputs of "Richer decisions": a decision with `inputs` shows
-    them, one without (or with none) shows none."""
+    """A decision with inputs shows them in the order given, an empty one as a dash; one with
+    none shows none."""
     with_inputs = SimpleNamespace(outcome="approved", inputs={"cost_center": "CC-7", "note": None})
-    without = SimpleNamespace(outcome="rejected")
+    without = SimpleNamespace(outcome="rejected", inputs={})
 
-    assert outcome._decision_context(with_inputs)["inputs"] == [
+    assert email_channel._decision_context(with_inputs)["inputs"] == [
         ("cost_center", "CC-7"),
         ("note", "—"),
     ]
-    assert outcome._decision_context(without)["inputs"] == []
+    assert email_channel._decision_context(without)["inputs"] == []

@@ -13,7 +13,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from approvals.models import ApprovalRequest, AuditEvent
+from approvals.models import ApprovalRequest, AuditEvent, Notice
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -132,5 +132,11 @@ def test_a_refusing_smtp_server_is_recorded_and_the_notice_tried_again(smtp, reg
     failed = AuditEvent.objects.get(request_id=created["id"], kind=AuditEvent.Kind.NOTIFY_FAILED)
     assert failed.payload["recipients"] == ["manager@example.com"]
     assert "550" in failed.payload["error"]
-    approval = ApprovalRequest.objects.get(pk=created["id"])
-    assert approval.notified_at is None and approval.next_reminder_at > timezone.now()
+    [notice] = Notice.objects.filter(request_id=created["id"])
+    assert notice.state == Notice.State.DUE and notice.due_at > timezone.now()
+    smtp.refuse = False
+    Notice.objects.filter(pk=notice.pk).update(due_at=timezone.now())
+
+    run_command()
+
+    assert len(smtp.to("manager@example.com")) == 1

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from approvals.web import tokens, views
+from approvals.web import notices, tokens, views
 
 urlpatterns = [
     path("", views.inbox, name="inbox"),
@@ -18,6 +18,7 @@ urlpatterns = [
     ),
     path("delegations/", views.delegations, name="delegations"),
     path("delegations/<int:delegation_id>/end", views.end_delegation, name="end-delegation"),
+    path("settings/notifications/", notices.notice_settings, name="notice-settings"),
     path("tokens/", tokens.personal_tokens, name="tokens"),
     path("tokens/<int:token_id>/revoke", tokens.revoke_personal_token, name="revoke-token"),
 ]

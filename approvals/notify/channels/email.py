@@ -16,7 +16,7 @@ from django.urls import reverse
 from approvals import permissions, wire
 from approvals.models import Channel as Names
 from approvals.models import Notice, Outcome
-from approvals.notify import links
+from approvals.notify import links, notices
 from approvals.notify.channels.base import SENT, Channel, ChannelDown, Result
 
 # The first words of the outcome mail's subject and body, per closing status.
@@ -87,7 +87,7 @@ def _request_context(notice: Notice, tokens: list[str]) -> dict:
         "approve_url": links.link(approval, approve),
         "reject_url": links.link(approval, reject),
         "page_url": wire.page_url(approval),
-        "handed": notice.payload.get("handed"),
+        "handed": notices.handed(notice),
     }
 
 
