@@ -506,14 +506,23 @@ def test_a_bot_token_slack_refuses_fails_the_pass_with_the_setting_named(
     assert slack.messages == []
 
 
-def test_someone_not_in_the_workspace_is_not_tried_again_on_slack(slack, make_user, register):
+def test_someone_not_in_the_workspace_gets_mail_and_no_more_slack_notices(
+    slack, make_user, register
+):
     make_user("manager")
     make_user("ben")
-    approval = registered(register)
+    first = registered(register)
+    assert {n.state for n in Notice.objects.filter(request=first, channel="slack")} == {"failed"}
+    ChannelPreference.objects.create(email_key="ben@example.com", off=["email"])
+    mail.outbox.clear()
 
-    states = {n.state for n in Notice.objects.filter(request=approval, channel="slack")}
-    assert states == {"failed"}
+    second = registered(register)
+
+    assert not Notice.objects.filter(request=second, channel="slack").exists()
+    # Ben kept Slack only, which does not reach him: e-mail comes back by itself.
     assert {m.to[0] for m in mail.outbox} == {"manager@example.com", "ben@example.com"}
+    lookups = [call for call in slack.calls if call[0] == "users.lookupByEmail"]
+    assert len(lookups) == 2  # once each, in the first pass
 
 
 def test_a_decision_on_the_page_updates_the_slack_messages_at_the_next_pass(

@@ -11,9 +11,11 @@ batch (`ChannelDown`) with a sentence saying which setting to check, never the t
 """
 
 from collections.abc import Sequence
+from datetime import timedelta
 from urllib.error import URLError
 
 from django.conf import settings
+from django.utils import timezone
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import (
@@ -26,6 +28,7 @@ from approvals.models import ChatAccount, Notice
 from approvals.notify import chat, slack_layout
 from approvals.notify.channels.base import Channel, ChannelDown, Result
 
+ABSENT_FOR = timedelta(days=1)  # someone not in the workspace is looked up again this much later
 TIMEOUT_SECONDS = 5
 BRIEF_WAIT_SECONDS = (
     2  # a rate limit that lifts sooner is waited out; a longer one is retried later
@@ -112,6 +115,16 @@ class SlackChannel(Channel):
     def is_on(self) -> bool:
         return bool(settings.APPROVALS_SLACK_BOT_TOKEN and settings.APPROVALS_SLACK_SIGNING_SECRET)
 
+    def reaches(self, email_key: str) -> bool:
+        """Everyone, but someone Slack had no user for lately: they get e-mail instead (and are
+        looked up again `ABSENT_FOR` later: they may have joined)."""
+        return not ChatAccount.objects.filter(
+            channel=self.name,
+            email_key=email_key,
+            conversation="",
+            learned_at__gt=timezone.now() - ABSENT_FOR,
+        ).exists()
+
     def send(self, notices: Sequence[Notice]) -> list[Result]:
         """Each notice in turn; once Slack is down, the rest wait for the next pass."""
         results: list[Result] = []
@@ -177,15 +190,25 @@ def _forget(notice: Notice) -> None:
 
 
 def conversation(notice: Notice) -> str:
-    """The person's direct message with the app: known, or found by their e-mail and kept."""
+    """The person's direct message with the app: known, or found by their e-mail and kept (and
+    someone Slack has no user for kept as such, with no conversation)."""
     known = ChatAccount.objects.filter(channel=Names.SLACK, email_key=notice.email_key).first()
-    if known:
+    if known and known.conversation:
         return known.conversation
-    user_id = call("users.lookupByEmail", email=notice.email)["user"]["id"]
+    try:
+        user_id = call("users.lookupByEmail", email=notice.email)["user"]["id"]
+    except SlackApiError as refused:
+        if slack_error(refused) in NOT_ON_SLACK:
+            _remember(notice, "", "")
+        raise
     channel = call("conversations.open", users=user_id)["channel"]["id"]
+    _remember(notice, user_id, channel)
+    return channel
+
+
+def _remember(notice: Notice, user_id: str, channel: str) -> None:
     ChatAccount.objects.update_or_create(
         channel=Names.SLACK,
         email_key=notice.email_key,
-        defaults={"user_id": user_id, "conversation": channel},
+        defaults={"user_id": user_id, "conversation": channel, "learned_at": timezone.now()},
     )
-    return channel
