@@ -635,3 +635,37 @@ def test_an_update_of_a_message_slack_no_longer_has_is_not_tried_again(
 
     update = Notice.objects.get(request=approval, purpose="update", email_key="ben@example.com")
     assert (update.state, update.last_error) == ("failed", "Slack: message_not_found")
+
+
+@pytest.mark.parametrize(("retry_after", "lookups"), [(1, 2), (30, 1)])
+def test_a_brief_rate_limit_is_waited_out_once_and_a_long_one_left_to_the_outbox(
+    slack, people, register, retry_after, lookups
+):
+    slack.retry_after = retry_after
+    slack.fail("ratelimited", "users.lookupByEmail")
+
+    approval = registered(register)
+
+    notice = Notice.objects.get(request=approval, channel="slack", email_key="manager@example.com")
+    assert (notice.state, notice.last_error) == (
+        "due",
+        "Slack users.lookupByEmail: HTTP 429 ratelimited",
+    )
+    # The batch stops at the first person once Slack is down: one lookup, retried or not.
+    assert [call[0] for call in slack.calls].count("users.lookupByEmail") == lookups
+
+
+def test_a_modal_slack_no_longer_lets_open_tells_the_person_to_click_again(
+    client, slack, people, register
+):
+    registered(register)
+    manager = people["manager"]
+    payload = slack.block_actions(manager, slack.messages_to(manager)[0], "Reject")
+    slack.clock = lambda: time.monotonic() + 10  # the trigger is older than Slack's 3 s
+
+    assert post(client, signed_request(payload, SIGNING_SECRET)).status_code == 200
+
+    assert slack.views == []
+    [told] = ephemeral(slack)
+    assert "click the button again" in told
+    assert not Decision.objects.exists()
