@@ -139,13 +139,20 @@ class SlackChannel(Channel):
                 down = str(failure)
                 results.append(Result(False, down, retry=True))
             except SlackApiError as refused:
-                error = slack_error(refused)
-                if error == "channel_not_found":  # a direct message kept from before: find anew
-                    _forget(notice)
-                results.append(Result(False, f"Slack: {error}", retry=error not in FINAL))
+                results.append(_refused(notice, slack_error(refused)))
             except NoMessage as missing:
                 results.append(Result(False, str(missing), retry=False))
         return results
+
+
+def _refused(notice: Notice, error: str) -> Result:
+    """What Slack's refusal means for the notice: tried again later, or not."""
+    if notice.purpose == Notice.Purpose.UPDATE:  # the message, or its conversation, is gone
+        final = error in FINAL or error == "channel_not_found"
+        return Result(False, f"Slack: {error}", retry=not final)
+    if error == "channel_not_found":  # a direct message kept from before: found anew next time
+        ChatAccount.objects.filter(channel=Names.SLACK, email_key=notice.email_key).delete()
+    return Result(False, f"Slack: {error}", retry=error not in FINAL)
 
 
 class NoMessage(Exception):
@@ -183,10 +190,6 @@ def _content(notice: Notice) -> tuple[str, list[dict] | None]:
     if notice.purpose == Notice.Purpose.DELEGATION:
         return slack_layout.delegation_text(notice.delegation), None
     raise NoMessage(f"No Slack message for a {notice.purpose!r} notice.")
-
-
-def _forget(notice: Notice) -> None:
-    ChatAccount.objects.filter(channel=Names.SLACK, email_key=notice.email_key).delete()
 
 
 def conversation(notice: Notice) -> str:
