@@ -19,7 +19,7 @@ handled once is answered again from the cache, not handled twice.
 import hashlib
 import json
 import logging
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from django.conf import settings
 from django.core.cache import cache
@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 MAX_BODY = 200_000  # Slack's payloads carry the message or the modal: tens of kilobytes at most
 SEEN_SECONDS = 600  # how long a handled interaction is remembered (Slack retries within minutes)
 HANDLING = "handling"
+RESPONSE_HOST = "hooks.slack.com"  # where Slack's response_urls point
 SLACK_UNREACHABLE = "Slack did not answer Approver, so nothing was decided: try again shortly."
 NO_FORM = "Slack did not open the form in time, so nothing was decided: click the button again."
 
@@ -147,6 +148,21 @@ def _outcome(value: str) -> str:
     return value
 
 
+def _response_url(url: str) -> str:
+    """The payload's response_url, when it is Slack's (or the stand-in's, beside its Web API):
+    the app posts there, so it posts nowhere else."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    slack_api = urlsplit(settings.APPROVALS_SLACK_API_URL)
+    if (parts.scheme, parts.netloc) in {
+        ("https", RESPONSE_HOST),
+        (slack_api.scheme, slack_api.netloc),
+    }:
+        return url
+    raise Malformed("The payload's response_url is not Slack's.")
+
+
 def _person(slack_user: str):
     """The app user behind a Slack user (their profile's e-mail), or a Reply saying why not."""
     try:
@@ -171,7 +187,7 @@ def _clicked(payload: dict) -> HttpResponse:
     message = {
         "channel": field(payload, "container", "channel_id", required=False),
         "ts": field(payload, "container", "message_ts", required=False),
-        "response_url": field(payload, "response_url", required=False),
+        "response_url": _response_url(field(payload, "response_url", required=False)),
     }
     person = _person(slack_user)
     if isinstance(person, deciding.Reply):

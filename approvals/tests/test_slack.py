@@ -420,6 +420,9 @@ MALFORMED = {
         _click_with(*a, action={"value": "7c0c7c0c-0000-4000-8000-000000000000"})
     ),
     "no user": lambda *a: _form(_click_with(*a, user=None)),
+    "response_url elsewhere": lambda *a: _form(
+        _click_with(*a, response_url="https://attacker.example/actions/1")
+    ),
     "user id a list": lambda *a: _form(_click_with(*a, user={"id": ["U1"]})),
     "another modal": lambda *_: _form({"type": "view_submission", "view": {"callback_id": "x"}}),
     "modal without metadata": lambda *_: _form(
