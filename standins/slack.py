@@ -19,6 +19,7 @@ can only click a button that is there); `signed_request()` form-encodes one (`pa
 and signs it (v0) with slack_sdk's own `SignatureVerifier`.
 """
 
+import argparse
 import itertools
 import json
 import secrets
@@ -29,7 +30,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from slack_sdk.signature import SignatureVerifier
 
-from . import blockkit
+from . import blockkit, slack_demo
 from .http import Outgoing, QuietHandler, StandinServer, answer
 
 # A test workspace's secrets: the app's settings name them in tests and make run.
@@ -141,9 +142,20 @@ class SlackView:
 class SlackServer(StandinServer):
     """Slack's Web API at `api_url`, for one workspace with one app installed."""
 
-    def __init__(self, token: str = BOT_TOKEN, scopes=BOT_SCOPES):
-        super().__init__(_Handler)
+    def __init__(
+        self,
+        token: str = BOT_TOKEN,
+        scopes=BOT_SCOPES,
+        port: int = 0,
+        app_url: str = "",
+        signing_secret: str = SIGNING_SECRET,
+    ):
+        super().__init__(_Handler, port=port)
         self.token = token
+        self.app_url = app_url  # the app's interactivity URL, where the demo page's clicks go
+        self.signing_secret = signing_secret
+        self.modal_errors: dict[str, dict] = {}  # the demo page's: what the app said per modal
+        self.closed_views: set[str] = set()
         self.scopes = tuple(scopes)
         self.users: list[SlackUser] = []
         self.opened: set[str] = set()  # users whose direct message conversations.open opened
@@ -185,6 +197,31 @@ class SlackServer(StandinServer):
 
     def messages_to(self, user: SlackUser) -> list[SlackMessage]:
         return [message for message in self.messages if message.channel == user.dm]
+
+    def ephemeral_by_ts(self) -> dict[str, list[str]]:
+        """What the app told only the clicker through a response_url, by the message's ts."""
+        told: dict[str, list[str]] = {}
+        for path, body in self.responses:
+            if isinstance(body, dict) and body.get("response_type") == "ephemeral":
+                told.setdefault(path.split("/")[2], []).append(str(body.get("text", "")))
+        return told
+
+    def respond(self, path: str, body: dict) -> None:
+        """A post to a response_url: recorded; `replace_original` replaces the message."""
+        self.responses.append((path, body))
+        message = next((m for m in self.messages if m.ts == path.split("/")[2]), None)
+        if message and body.get("replace_original") in (True, "true"):
+            message.text, message.blocks = body.get("text"), body.get("blocks")
+            message.versions.append(body)
+
+    def deliver(self, payload: dict):
+        """Post a payload to the app's interactivity URL as Slack does, signed; the app's answer
+        (its JSON, or None)."""
+        answered = signed_request(payload, self.signing_secret).send(self.app_url)
+        try:
+            return answered.json()
+        except ValueError:
+            return None
 
     def fail(self, kind: str, *methods: str) -> None:
         """Fail every call (or the calls of `methods`) until `recover`: "error" answers HTTP 500
@@ -503,8 +540,14 @@ class _Handler(QuietHandler):
         raw = self.rfile.read(length)
         if path.startswith("/actions/"):
             with self.server.state:
-                self.server.responses.append((path, _parsed(raw, self.headers.get("Content-Type"))))
+                self.server.respond(path, _parsed(raw, self.headers.get("Content-Type")))
             answer(self, 200, {"ok": True}, {"Content-Type": "application/json"})
+            return
+        if path.startswith("/demo/"):
+            form = _parsed(raw, "application/x-www-form-urlencoded")
+            # Not under the state lock: the app calls this Web API back while it answers.
+            slack_demo.act(self.server, path, form)
+            answer(self, 303, b"", {"Location": "/"})
             return
         if not path.startswith("/api/"):
             answer(self, 404, b"not found")
@@ -525,7 +568,13 @@ class _Handler(QuietHandler):
         )
         answer(self, status, body, {"Content-Type": "application/json; charset=utf-8", **headers})
 
-    do_GET = do_POST  # Slack takes a method's arguments in the query string too
+    def do_GET(self):
+        if urlsplit(self.path).path == "/":  # the demo page
+            with self.server.state:
+                page = slack_demo.page(self.server).encode()
+            answer(self, 200, page, {"Content-Type": "text/html; charset=utf-8"})
+            return
+        self.do_POST()  # Slack takes a method's arguments in the query string too
 
     def token(self, args: dict) -> str | None:
         """The token from `Authorization: Bearer ...`, else (as Slack allows) a `token` argument."""
@@ -544,3 +593,33 @@ def _parsed(raw: bytes, content_type: str | None) -> dict:
             raise ValueError("not an object")
         return body
     return dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+
+
+def main(argv=None) -> None:
+    """Serve the stand-in and its demo page until interrupted (make run)."""
+    parser = argparse.ArgumentParser(description="The Slack stand-in and its demo page.")
+    parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument(
+        "--app-url", default="http://127.0.0.1:8000/integrations/slack/interactions"
+    )
+    parser.add_argument("--user", action="append", default=[], help="a person's e-mail (repeat)")
+    options = parser.parse_args(argv)
+    server = SlackServer(port=options.port, app_url=options.app_url)
+    for email in options.user:
+        server.add_user(email)
+    print(
+        f"Slack stand-in: the demo page is {server.base_url}/ ; run the app with\n"
+        f"  APPROVALS_SLACK_API_URL={server.api_url} APPROVALS_SLACK_BOT_TOKEN={BOT_TOKEN} "
+        f"APPROVALS_SLACK_SIGNING_SECRET={SIGNING_SECRET}",
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()

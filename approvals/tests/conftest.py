@@ -26,6 +26,9 @@ from django.test import override_settings  # noqa: E402
 from approvals import audit  # noqa: E402
 from approvals.identity import google as approvals_google  # noqa: E402
 from standins.google import CertsServer, MetadataServer, SigningKey, TokenMinter  # noqa: E402
+from standins.slack import BOT_TOKEN as SLACK_BOT_TOKEN  # noqa: E402
+from standins.slack import SIGNING_SECRET as SLACK_SIGNING_SECRET  # noqa: E402
+from standins.slack import SlackServer  # noqa: E402
 from standins.smtp import MailServer  # noqa: E402
 from standins.workflows import CallbackReceiver  # noqa: E402
 
@@ -128,6 +131,21 @@ def smtp(settings, mail_server):
     mail_server.refuse = False
     yield mail_server
     mail_server.refuse = False
+
+
+@pytest.fixture
+def slack_app(settings):
+    """The Slack stand-in, with the app's Slack settings pointed at it (Slack on); no
+    interaction remembered from an earlier test."""
+    from django.core.cache import cache
+
+    server = SlackServer().start()
+    settings.APPROVALS_SLACK_BOT_TOKEN = SLACK_BOT_TOKEN
+    settings.APPROVALS_SLACK_SIGNING_SECRET = SLACK_SIGNING_SECRET
+    settings.APPROVALS_SLACK_API_URL = server.api_url
+    cache.clear()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

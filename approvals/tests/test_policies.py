@@ -6,12 +6,23 @@ import datetime
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.db import transaction
 from django.utils import timezone
 
 from approvals import permissions, services
-from approvals.models import ApprovalRequest, Assignee, AuditEvent, Decision, Delegation, Status
+from approvals.models import (
+    ApprovalRequest,
+    Assignee,
+    AuditEvent,
+    Decision,
+    Delegation,
+    Notice,
+    Status,
+)
+from approvals.notify import chat
 from approvals.permissions import people, rules
-from approvals.permissions.people import Person
+from approvals.permissions.people import Person, user_email
+from approvals.tests import test_slack
 from approvals.tests.conftest import API_TOKEN, decide_page, postgres_only, waiting_ids
 from approvals.tests.test_concurrency import at_once
 from approvals.tests.test_google_chat import chat_approve_agrees
@@ -356,10 +367,11 @@ SHAPES = [
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_the_page_the_inbox_the_mail_and_visibility_agree_for_every_user(
-    register, make_user, finance, shape
+    client, register, make_user, finance, slack_app, shape
 ):
     """For every user and policy shape: `decider_capacity` (the page and the decision), the
-    inbox query, `deciders` (the e-mails and "who can decide") and `can_see` give one answer."""
+    inbox query, `deciders` (the e-mails and "who can decide"), `can_see` and a click on Slack's
+    Approve give one answer, and the Slack message offers the page's buttons."""
     request_id = _registered_in_shape(shape, register, make_user)
     request = ApprovalRequest.objects.prefetch_related("assignees", "decisions").get(pk=request_id)
     mailed = {d.user.username: d.on_behalf_of for d in permissions.deciders(request)}
@@ -376,6 +388,7 @@ def test_the_page_the_inbox_the_mail_and_visibility_agree_for_every_user(
             # Nor does the API's first question (403) refuse them.
             assert permissions.standing_refusal(person, request) is None, (shape, person.username)
     assert may == mailed, shape
+    assert _slack_deciders(client, slack_app, request) == set(may), shape
 
     expected = {
         "open": {
@@ -458,6 +471,42 @@ def test_each_rule_gives_one_answer_in_sql_and_in_python(register, make_user, fi
         "after escalation": {"ben": "", "fiona": "", "felix": ""},
         "assignees under other spellings": {"carl": ""},
     }.get(shape, {})
+
+
+def _slack_deciders(client, slack, request) -> set[str]:
+    """Who decides with Slack's Approve (and the modal, where it asks for inputs), each clicking
+    a message sent while the request still waited, in a transaction rolled back after each, so
+    that everyone finds the same state; meanwhile, the message the outbox would send each of
+    them offers the page's buttons exactly when they may decide."""
+    decided = set()
+    page_buttons = [chat.LABELS[outcome] for outcome in request.outcomes]
+    for account in get_user_model().objects.order_by("pk"):
+        person = user(account.username)
+        capacity = permissions.decider_capacity(person, request)
+        notice = Notice(request=request, purpose=Notice.Purpose.NEW, email_key=user_email(person))
+        shown = [button.label for button in chat.about(notice).buttons]
+        if capacity.refusal is None:
+            assert shown == page_buttons, person.username
+        elif not request.is_open:
+            assert shown == [], person.username
+        slack_person = slack.add_user(account.email)
+        message = test_slack.stale_message(slack, request, slack_person)
+        theirs = Decision.objects.filter(request=request, user=person)
+        before, told = theirs.count(), len(test_slack.ephemeral(slack))
+        with transaction.atomic():
+            assert (
+                test_slack.click(client, slack, slack_person, "Approve", message).status_code == 200
+            )
+            opened = [view for view in slack.views if view.user == slack_person]
+            if opened:
+                values = {"input_cost_center": "0"} if request.inputs else {}
+                test_slack.submit(client, slack, slack_person, values, opened[0])
+            if theirs.count() > before:
+                decided.add(person.username)
+            else:  # refused, and told so
+                assert len(test_slack.ephemeral(slack)) == told + 1, person.username
+            transaction.set_rollback(True)
+    return decided
 
 
 def _every_rule(person, delegators):

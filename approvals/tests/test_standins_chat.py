@@ -148,6 +148,31 @@ def test_slack_records_a_direct_message_and_its_updates(slack, web_client, ann):
     ]
 
 
+def test_slack_replaces_a_message_through_its_response_url_and_keeps_an_ephemeral_apart(
+    slack, posted, ann
+):
+    payload = slack.block_actions(ann, posted, "Approve")
+    url = payload["response_url"]
+
+    requests.post(url, json={"response_type": "ephemeral", "text": "Only you"}, timeout=5)
+    requests.post(url, json={"replace_original": True, "text": "Approved by Ann"}, timeout=5)
+
+    assert slack.ephemeral_by_ts() == {posted.ts: ["Only you"]}
+    assert (posted.text, posted.blocks) == ("Approved by Ann", None)
+
+
+def test_slack_demo_page_lays_out_blocks_with_markup_escaped(slack, web_client, ann):
+    blocks = decision_blocks()
+    blocks[0]["text"]["text"] = "*<https://a.example/x|Team &lt;script&gt;>*"
+    web_client.chat_postMessage(channel=ann.id, text="Team offsite", blocks=blocks)
+
+    page = requests.get(slack.base_url + "/", timeout=5).text
+
+    assert '<b><a href="https://a.example/x">Team &lt;script&gt;</a></b>' in page
+    assert "<script>" not in page
+    assert page.count("<button") == 3  # Add a person, Approve, Reject
+
+
 def test_slack_takes_form_encoded_blocks_as_json_text(slack, web_client, ann):
     params = {"channel": ann.id, "text": "Team offsite", "blocks": json.dumps(decision_blocks())}
 
