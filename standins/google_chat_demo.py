@@ -7,13 +7,13 @@ whose submit posts `SUBMIT_DIALOG`; "Add the app" sends `ADDED_TO_SPACE`. The to
 certs are served here too (`/oauth2/v1/certs`, and chat@system.gserviceaccount.com's x509 path),
 and a metadata stand-in runs beside it, so the app's Chat API calls have tokens to check.
 
-    python -m standins.google_chat --port 8766 --metadata-port 8767 \\
+    python -m standins.google_chat --port 8767 --metadata-port 8768 \\
         --app-url http://127.0.0.1:8000/integrations/google-chat/events --audience 123456789012
 
 and run the app with APPROVALS_GOOGLE_CHAT_AUDIENCE=123456789012,
-APPROVALS_GOOGLE_CHAT_CERTS_URL=http://127.0.0.1:8766/service_accounts/v1/metadata/x509/chat@system.gserviceaccount.com,
-APPROVALS_GOOGLE_CHAT_API_URL=http://127.0.0.1:8766/, GCE_METADATA_HOST and GCE_METADATA_IP
-127.0.0.1:8767, and CLOUDSDK_CONFIG an empty folder (so no gcloud credentials are found first).
+APPROVALS_GOOGLE_CHAT_CERTS_URL=http://127.0.0.1:8767/service_accounts/v1/metadata/x509/chat@system.gserviceaccount.com,
+APPROVALS_GOOGLE_CHAT_API_URL=http://127.0.0.1:8767/, GCE_METADATA_HOST and GCE_METADATA_IP
+127.0.0.1:8768, and CLOUDSDK_CONFIG an empty folder (so no gcloud credentials are found first).
 """
 
 import argparse
@@ -243,8 +243,8 @@ def respond(handler, page: DemoPage, certs: dict[str, dict]) -> None:
 def main(argv=None) -> None:
     """Serve the Chat API, its page and its certs, and a metadata stand-in, until interrupted."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, default=8766)
-    parser.add_argument("--metadata-port", type=int, default=8767)
+    parser.add_argument("--port", type=int, default=8767)  # beside the Slack stand-in's 8766
+    parser.add_argument("--metadata-port", type=int, default=8768)
     parser.add_argument(
         "--app-url", default="http://127.0.0.1:8000/integrations/google-chat/events"
     )

@@ -118,7 +118,7 @@ def _input_html(block: dict, error: str) -> str:
         )
     optional = " (optional)" if block.get("optional") else ""
     problem = f'<div class="error">{html.escape(error)}</div>' if error else ""
-    return f"<label>{_text(block['label'])}{optional}</label>{field}{problem}"
+    return f"<label>{_text(block['label'])}{optional}<br>{field}</label>{problem}"
 
 
 def modal_html(view, errors: dict) -> str:
@@ -146,11 +146,9 @@ def page(server) -> str:
         messages = "".join(
             message_html(user, m, told.get(m.ts, [])) for m in server.messages_to(user)
         )
-        modals = "".join(
-            modal_html(v, server.modal_errors.get(v.id, {}))
-            for v in server.views
-            if v.user == user and v.id not in server.closed_views
-        )
+        # Slack shows one modal at a time: the one opened last.
+        open_views = [v for v in server.views if v.user == user and v.id not in server.closed_views]
+        modals = "".join(modal_html(v, server.modal_errors.get(v.id, {})) for v in open_views[-1:])
         people.append(
             f'<section class="person"><h2>{html.escape(user.real_name)} '
             f"<small>{html.escape(user.email)}</small></h2>"

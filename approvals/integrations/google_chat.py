@@ -30,6 +30,7 @@ from approvals.integrations import deciding
 from approvals.integrations import google_chat_dialogs as dialogs
 from approvals.integrations.google_chat_dialogs import BadEvent, field
 from approvals.models import MAX_EMAIL, Channel, ChatAccount, Notice
+from approvals.notify import notices
 from approvals.notify.channels.google_chat import DECIDE, card_message
 from approvals.notify.chat import about
 from approvals.notify.outbox import FOR_DECIDERS
@@ -40,7 +41,7 @@ HELP = (
     "I send you the approval requests you may decide, with buttons to decide them here. "
     "The requests waiting for you: {inbox}"
 )
-WELCOME = "Hello {name}: from now on, the approval requests you may decide come here. " + HELP
+WELCOME = "Hello {name}: from now on, the approval requests you may decide come here."
 ONLY_DIRECT = (
     "Approver writes to people in direct messages only: add it in a direct message to get "
     "your requests there."
@@ -107,7 +108,16 @@ def added(event: dict) -> dict:
     if not email_key:
         return {"text": deciding.NO_EMAIL.format(platform=PLATFORM)}
     name = field(event, "user", "displayName", required=False) or email_key
-    return {"text": WELCOME.format(name=name, inbox=_inbox_url())}
+    said = [WELCOME.format(name=name)]
+    person = deciding.account(_email(event), PLATFORM)
+    if not isinstance(person, deciding.Reply):
+        space = field(event, "space", "name")
+        waiting = notices.tell_waiting(person, Channel.GOOGLE_CHAT, space)
+        if waiting:
+            many = f"{waiting} requests already wait" if waiting != 1 else "1 request already waits"
+            said.append(f"{many} for you: they follow in a moment.")
+    said.append(HELP.format(inbox=_inbox_url()))
+    return {"text": " ".join(said)}
 
 
 def removed(event: dict) -> dict:

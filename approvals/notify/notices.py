@@ -55,6 +55,49 @@ def tell_deciders(
     return outbox.queue(purpose, outbox.deciders(people), approval=approval, payload=payload)
 
 
+CATCH_UP = 20  # a person who just added a chat app gets the requests ending soonest, this many
+
+
+def tell_waiting(user, channel: str, conversation: str) -> int:
+    """Queue, on `channel` only, the requests waiting for `user` now (those ending soonest, at
+    most CATCH_UP), unless already sent to this `conversation` or on their way: someone who just
+    added the app in chat finds them there, not only what arrives later, and an event delivered
+    twice sends them once. Sent by the next notice pass; return how many."""
+    waiting = permissions.requests_awaiting(user).order_by("expires_at", "pk")[:CATCH_UP]
+    queued = 0
+    for approval in waiting.prefetch_related("assignees", "decisions", "notices"):
+        capacity = permissions.decider_capacity(user, approval)
+        if capacity.refusal or _already_there(approval, user, channel, conversation):
+            continue
+        recipient = outbox.Recipient(user.email, user, capacity.on_behalf_of)
+        queued += bool(
+            outbox.queue(
+                Purpose.NEW,
+                [recipient],
+                approval=approval,
+                payload={"catching_up": True},
+                send_now=False,
+                only_channel=channel,
+            )
+        )
+    return queued
+
+
+def _already_there(approval, user, channel: str, conversation: str) -> bool:
+    """Whether a notice of `approval` to `user` is due on `channel`, or was sent to
+    `conversation` (a Chat message's name starts with its space's)."""
+    mailbox = permissions.user_email(user)
+    for notice in approval.notices.all():
+        if notice.channel != channel or notice.email_key != mailbox:
+            continue
+        if notice.state == Notice.State.DUE:
+            return True
+        name = str(notice.ref.get("name") or notice.ref.get("channel") or "")
+        if notice.state == Notice.State.SENT and name.startswith(conversation + "/"):
+            return True
+    return False
+
+
 def handed(notice: Notice) -> Assignee | None:
     """The reassignment a REASSIGNED notice tells of: the row naming its person, with who handed
     the request to them and their note (the latest, if it was handed to them twice)."""

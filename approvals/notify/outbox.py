@@ -79,9 +79,10 @@ def queue(
     delegation=None,
     payload: dict | None = None,
     send_now: bool = True,
+    only_channel: str = "",
 ) -> list[Notice]:
-    """Write the notices of one occasion, one per recipient and channel, in the caller's
-    transaction; with `send_now`, try them as soon as it commits."""
+    """Write the notices of one occasion, one per recipient and channel (or on `only_channel`),
+    in the caller's transaction; with `send_now`, try them as soon as it commits."""
     now = timezone.now()
     rows = [
         Notice(
@@ -100,6 +101,7 @@ def queue(
         for recipient in recipients
         if recipient.email_key
         for channel in channels.for_person(recipient.email_key)
+        if channel.name == (only_channel or channel.name)
     ]
     Notice.objects.bulk_create(rows)
     if rows and send_now:

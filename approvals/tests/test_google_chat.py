@@ -517,6 +517,31 @@ def test_adding_the_app_twice_keeps_one_account_and_welcomes(chat_app, send_even
     assert ChatAccount.objects.get().email_key == "anna@example.com"
 
 
+def test_a_person_who_adds_the_app_finds_the_requests_already_waiting_there_once(
+    make_user, register, chat_app, send_event
+):
+    anna = make_user("anna")
+    register(assignees=["anna@example.com"], title="Team offsite")
+    register(assignees=["anna@example.com"], title="New laptop")
+    decided = register(assignees=["anna@example.com"], title="Decided already")
+    services.decide(decided["id"], anna, "approved", "")
+    send_notifications()  # the first notices went by e-mail: anna had no Chat yet
+    space = chat_app.install_for("anna@example.com", "Anna")
+
+    welcome = send_event(google_chat.added_to_space(space))
+    again = send_event(google_chat.added_to_space(space))  # Chat delivered the event twice
+    send_notifications()
+
+    assert "2 requests already wait for you" in welcome["text"]
+    assert "already wait" not in again["text"]
+    titles = sorted(
+        ApprovalRequest.objects.get(pk=n.request_id).title
+        for n in Notice.objects.filter(channel="google_chat", state="sent")
+    )
+    assert titles == ["New laptop", "Team offsite"]
+    assert len([m for m in chat_app.messages_in(space) if m.cards_v2]) == 2
+
+
 def test_a_message_to_the_app_gets_the_help_and_keeps_the_space_whose_add_was_missed(
     chat_app, send_event
 ):
