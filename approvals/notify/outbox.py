@@ -25,7 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from approvals import emails, permissions
-from approvals.models import AuditEvent, Notice
+from approvals.models import AuditEvent, Channel, Notice
 from approvals.notify import channels
 
 logger = logging.getLogger(__name__)
@@ -210,6 +210,31 @@ def _settle(batch: list[Notice], outcomes: dict) -> None:
                 )
                 failed.append((notice, result.error, retry))
         _record(batch[0], sent, failed, now)
+        _by_email_instead([n for n, _, retry in failed if not retry], now)
+
+
+def _by_email_instead(given_up: list[Notice], now) -> list[Notice]:
+    """Queue by e-mail each notice a chat channel gave up on, when no other channel has it
+    (sent or on its way): someone Slack does not know, say, still hears of the request."""
+    rows = []
+    for notice in given_up:
+        if notice.channel == Channel.EMAIL or notice.purpose == Purpose.UPDATE:
+            continue
+        siblings = Notice.objects.filter(
+            request_id=notice.request_id,
+            delegation_id=notice.delegation_id,
+            purpose=notice.purpose,
+            email_key=notice.email_key,
+            created_at=notice.created_at,
+            state__in=[Notice.State.SENT, Notice.State.DUE],
+        ).exclude(pk=notice.pk)
+        if siblings.exists() or not channels.channel(Channel.EMAIL).reaches(notice.email_key):
+            continue
+        notice.pk, notice.channel, notice.state = None, Channel.EMAIL, Notice.State.DUE
+        notice.due_at, notice.claim, notice.attempts, notice.last_error = now, None, 0, ""
+        notice.ref, notice.sent_at = {}, None
+        rows.append(notice)
+    return Notice.objects.bulk_create(rows)
 
 
 def _record(first: Notice, sent: list[Notice], failed: list, now) -> None:

@@ -528,6 +528,23 @@ def test_someone_not_in_the_workspace_gets_mail_and_no_more_slack_notices(
     assert len(lookups) == 2  # once each, in the first pass
 
 
+def test_someone_who_kept_slack_only_and_is_not_in_the_workspace_gets_that_notice_by_mail(
+    slack, make_user, register
+):
+    make_user("manager")
+    ChannelPreference.objects.create(email_key="manager@example.com", off=["email"])
+
+    approval = registered(register)
+
+    [given_up] = Notice.objects.filter(request=approval, channel="slack")
+    assert given_up.state == "failed"
+    [instead] = Notice.objects.filter(request=approval, channel="email")
+    assert instead.state == "sent" and instead.created_at == given_up.created_at
+    assert [m.to for m in mail.outbox] == [["manager@example.com"]]
+    notices_pass()
+    assert len(mail.outbox) == 1  # once
+
+
 def test_a_decision_on_the_page_updates_the_slack_messages_at_the_next_pass(
     client, slack, people, register
 ):
