@@ -756,6 +756,11 @@ class Notice(models.Model):
         DELEGATION = "delegation", "Named a delegate"  # to a new delegate (no request)
         UPDATE = "update", "Message updated"  # a chat message of the request, after a decision
 
+    # The notices that ask their person to decide: dropped once the request closed.
+    FOR_DECIDERS = frozenset(
+        {Purpose.NEW, Purpose.REMINDER, Purpose.ESCALATION, Purpose.REASSIGNED}
+    )
+
     class State(models.TextChoices):
         DUE = "due", "Due"  # waiting for its (next) attempt
         SENT = "sent", "Sent"

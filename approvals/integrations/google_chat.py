@@ -33,7 +33,6 @@ from approvals.models import MAX_EMAIL, Channel, ChatAccount, Notice
 from approvals.notify import notices
 from approvals.notify.channels.google_chat import DECIDE, card_message
 from approvals.notify.chat import about
-from approvals.notify.outbox import FOR_DECIDERS
 
 PLATFORM = "Google Chat"
 MAX_BODY = 256 * 1024  # an event with a card in it is a few kB
@@ -192,7 +191,7 @@ def _card_now(event: dict) -> dict | None:
     sent = (
         Notice.objects.filter(
             channel=Channel.GOOGLE_CHAT,
-            purpose__in=FOR_DECIDERS,
+            purpose__in=Notice.FOR_DECIDERS,
             email_key=email_key,
             ref__name=name,
         )

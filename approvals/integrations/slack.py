@@ -34,7 +34,7 @@ from approvals import permissions
 from approvals.integrations import deciding, slack_modal
 from approvals.models import ApprovalRequest, Notice
 from approvals.models import Channel as Names
-from approvals.notify import chat, outbox, slack_layout
+from approvals.notify import chat, slack_layout
 from approvals.notify.channels import ChannelDown, channel
 from approvals.notify.channels.slack import SlackDown, call, slack_error
 
@@ -268,7 +268,7 @@ def _show_decided(approval_id, message: dict, reply: deciding.Reply) -> None:
     sent = Notice.objects.filter(
         request_id=approval_id,
         channel=Names.SLACK,
-        purpose__in=outbox.FOR_DECIDERS,
+        purpose__in=Notice.FOR_DECIDERS,
         state=Notice.State.SENT,
         ref__channel=message.get("channel") or "",
         ref__ts=message.get("ts") or "",

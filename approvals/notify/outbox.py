@@ -35,7 +35,6 @@ GIVE_UP_AFTER = timedelta(days=1)  # ... until this long after it was queued
 LEASE = timedelta(minutes=5)  # a claimed notice is due again this long after, if never recorded
 
 Purpose = Notice.Purpose
-FOR_DECIDERS = {Purpose.NEW, Purpose.REMINDER, Purpose.ESCALATION, Purpose.REASSIGNED}
 SENT_KIND = {
     Purpose.NEW: AuditEvent.Kind.NOTIFIED,
     Purpose.REMINDER: AuditEvent.Kind.REMINDED,
@@ -44,7 +43,7 @@ SENT_KIND = {
     Purpose.OUTCOME: AuditEvent.Kind.OUTCOME_MAILED,
 }
 FAILED_KIND = {
-    **dict.fromkeys(FOR_DECIDERS, AuditEvent.Kind.NOTIFY_FAILED),
+    **dict.fromkeys(Notice.FOR_DECIDERS, AuditEvent.Kind.NOTIFY_FAILED),
     Purpose.OUTCOME: AuditEvent.Kind.OUTCOME_MAIL_FAILED,
 }
 
@@ -165,7 +164,7 @@ def _not_needed(notice: Notice, channel: channels.Channel) -> str:
     request closed, or (on a retry) its person may no longer decide it."""
     if not channel.is_on():
         return f"{channel.label} is turned off."
-    if notice.purpose not in FOR_DECIDERS:
+    if notice.purpose not in Notice.FOR_DECIDERS:
         return ""
     if not notice.request.is_open:
         return "The request closed before it was sent."
@@ -310,7 +309,7 @@ def update_messages(approval, *, email_key: str | None = None) -> list[Notice]:
     sent = Notice.objects.filter(
         request=approval,
         channel__in=CHAT,
-        purpose__in=FOR_DECIDERS,
+        purpose__in=Notice.FOR_DECIDERS,
         state=Notice.State.SENT,
     )
     if email_key is not None:

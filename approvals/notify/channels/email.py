@@ -27,12 +27,6 @@ HEADLINES = {
     "expired": ("Expired", "expired before it was decided"),
     "cancelled": ("Cancelled", "was cancelled by its workflow"),
 }
-DECIDERS = {
-    Notice.Purpose.NEW,
-    Notice.Purpose.REMINDER,
-    Notice.Purpose.ESCALATION,
-    Notice.Purpose.REASSIGNED,
-}
 
 
 class EmailChannel(Channel):
@@ -65,7 +59,7 @@ class EmailChannel(Channel):
 
 def message(notice: Notice, tokens: list[str], connection=None) -> mail.EmailMultiAlternatives:
     """The mail of one notice, from its purpose's templates."""
-    if notice.purpose in DECIDERS:
+    if notice.purpose in Notice.FOR_DECIDERS:
         return compose("request", _request_context(notice, tokens), notice.email, connection)
     if notice.purpose == Notice.Purpose.OUTCOME:
         return compose("outcome", outcome_context(notice.request), notice.email, connection)

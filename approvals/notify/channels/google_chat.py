@@ -21,7 +21,7 @@ from approvals.models import Channel as Names
 from approvals.models import ChatAccount, Notice
 from approvals.notify import chat
 from approvals.notify.channels.base import Channel, ChannelDown, Result
-from approvals.notify.channels.email import DECIDERS, delegation_context
+from approvals.notify.channels.email import delegation_context
 
 DECIDE = "decide"  # the function every decision button calls
 RETRIED = {401, 403, 408, 429}  # an access token refused, a rate limit: worth trying later
@@ -108,7 +108,7 @@ def _message(answer) -> str:
 
 def body(notice: Notice) -> dict:
     """The message of a notice, as the Chat API takes it."""
-    if notice.purpose in DECIDERS or notice.purpose == Notice.Purpose.UPDATE:
+    if notice.purpose in Notice.FOR_DECIDERS or notice.purpose == Notice.Purpose.UPDATE:
         return card_message(chat.about(notice), notice.request_id)
     if notice.purpose == Notice.Purpose.OUTCOME:
         return {"text": chat.requester_text(notice.request)}

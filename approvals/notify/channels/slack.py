@@ -30,20 +30,13 @@ from approvals.notify.channels.base import Channel, ChannelDown, Result
 
 ABSENT_FOR = timedelta(days=1)  # someone not in the workspace is looked up again this much later
 TIMEOUT_SECONDS = 5
-BRIEF_WAIT_SECONDS = (
-    2  # a rate limit that lifts sooner is waited out; a longer one is retried later
-)
+# A rate limit that lifts sooner is waited out; a longer one is retried later by the outbox.
+BRIEF_WAIT_SECONDS = 2
 TOKEN_REFUSED = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
 NOT_ON_SLACK = {"users_not_found", "user_not_found", "user_disabled"}
 # Errors that trying again cannot mend: the person or the message is not there, or Slack refuses
 # what the app sent (a bug to fix, not an outage).
 FINAL = NOT_ON_SLACK | {"message_not_found", "cant_update_message", "invalid_blocks", "no_text"}
-DECIDERS = {
-    Notice.Purpose.NEW,
-    Notice.Purpose.REMINDER,
-    Notice.Purpose.ESCALATION,
-    Notice.Purpose.REASSIGNED,
-}
 
 
 class BriefRateLimitRetryHandler(RateLimitErrorRetryHandler):
@@ -181,7 +174,7 @@ def _send(notice: Notice) -> dict:
 
 def _content(notice: Notice) -> tuple[str, list[dict] | None]:
     """The text (Slack's notification and fallback) and the blocks of a new message."""
-    if notice.purpose in DECIDERS:
+    if notice.purpose in Notice.FOR_DECIDERS:
         summary = chat.about(notice)
         return summary.fallback, slack_layout.decider_blocks(summary, notice.request_id)
     if notice.purpose == Notice.Purpose.OUTCOME:
