@@ -391,7 +391,7 @@ def test_two_job_processes_sending_concurrently_send_each_callback_once(shared_d
     assert run(env, *APP_PROCESS, "make-due", *urls).returncode == 0
 
     jobs = [
-        subprocess.Popen(  # noqa: S603 - fixed commands of the test
+        subprocess.Popen(
             [sys.executable, "manage.py", "deliver_callbacks"],
             cwd=BASE_DIR,
             env=env,
