@@ -25,6 +25,7 @@ from approvals.models import (
     expired_q,
     open_q,
 )
+from approvals.paging import EstimatedCountPaginator
 from approvals.templatetags.approvals_display import details_table
 
 
@@ -93,6 +94,10 @@ class EffectiveStatusFilter(admin.SimpleListFilter):
 @admin.register(ApprovalRequest)
 class ApprovalRequestAdmin(ReadOnly, export.CsvExport, admin.ModelAdmin):
     """Requests change only through the API and the decision pages, never by hand."""
+
+    # No count of the whole table per page, at a million rows (approvals/paging.py).
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
 
     list_display = [
         "title",
@@ -226,6 +231,9 @@ class ApprovalRequestAdmin(ReadOnly, export.CsvExport, admin.ModelAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnly, export.CsvExport, admin.ModelAdmin):
+    # No count of the whole table per page, at a million rows (approvals/paging.py).
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
     list_display = ["at", "kind", "actor", "request"]
     list_filter = ["kind", "at"]
     search_fields = ["actor", "request__title", "request__external_id", "request__id"]
@@ -329,6 +337,10 @@ class NoticeAdmin(ReadOnly, admin.ModelAdmin):
     """The notification outbox: each notice to each person on each channel, whether it went,
     how often it was tried and why it failed. The outbox (`notify.outbox`) writes it, never the
     admin."""
+
+    # No count of the whole table per page, at a million rows (approvals/paging.py).
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
 
     list_display = [
         "created_at",
