@@ -82,6 +82,7 @@ def first_notices(count):
     """One `send_notifications` pass over `count` new requests to a local SMTP server, against
     a bare smtplib loop sending as many pre-rendered messages over one connection."""
     from django.conf import settings
+    from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.utils import timezone
 
@@ -89,6 +90,10 @@ def first_notices(count):
     from approvals.notify.channels import email
 
     ApprovalRequest.objects.filter(status=Status.PENDING).update(status=Status.CANCELLED)
+    # One decider, one mail per request: the earlier scenarios' deciders are done deciding.
+    get_user_model().user_permissions.through.objects.exclude(
+        user__username="bench-decider"
+    ).delete()
     new_requests(count, "notice", next_reminder_at=timezone.now())
     server, port = smtp_server()
     saved = (settings.EMAIL_BACKEND, settings.EMAIL_HOST, settings.EMAIL_PORT)

@@ -66,6 +66,8 @@ def grow(existing, size):
     with connection.schema_editor() as editor:
         TRIGRAMS.drop(None, editor)
     copy_requests(existing, size)
+    with connection.cursor() as cursor:
+        cursor.execute("SET maintenance_work_mem = '256MB'")  # the index builds, in memory
     with connection.schema_editor() as editor:
         TRIGRAMS.create(None, editor)
     with connection.cursor() as cursor:
