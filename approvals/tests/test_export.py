@@ -105,7 +105,7 @@ def test_an_auditor_exports_requests_with_one_row_per_decision(
         ("q=bob", {"Laptop charger"}),
         ("q=EXP-7", {"Lisbon trip"}),
         ("q=manager%40example.com", {"Lisbon trip"}),  # through the decisions
-        ("created_at__year=2020", {"Old report"}),  # the date hierarchy
+        ("created_at__year=2020", {"Old report"}),  # a date lookup in the query string
         ("status=pending&q=laptop", {"Laptop charger"}),
     ],
 )
