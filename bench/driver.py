@@ -388,9 +388,11 @@ def write_charts(figures):
     )
     drain = figures["backlog"]["drain"]
     step = max(1, len(drain) // 200)
-    points = (
-        [(0.0, 0)] + [(at, n + 1) for n, at in enumerate(drain)][::step] + [(drain[-1], len(drain))]
-    )
+    points = [
+        (0.0, 0),
+        *[(at, n + 1) for n, at in enumerate(drain)][::step],
+        (drain[-1], len(drain)),
+    ]
     chart.write(
         ROOT / "docs" / "benchmarks-drain.svg",
         chart.lines(

@@ -38,8 +38,16 @@ def smtp_server():
 
     port = free_port()
     process = subprocess.Popen(  # noqa: S603 - our own command line
-        [sys.executable, "-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Sink"]
-        + ["-l", f"127.0.0.1:{port}"],
+        [
+            sys.executable,
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-c",
+            "aiosmtpd.handlers.Sink",
+            "-l",
+            f"127.0.0.1:{port}",
+        ],
         cwd=ROOT,
     )
     deadline = time.monotonic() + 20

@@ -92,6 +92,8 @@ def goals_table(figures):
     inbox = ratio(pages[("inbox page 1", large)]["ms"], pages[("inbox page 1", small)]["ms"])
     search = ratio(pages[("search page 1", large)]["ms"], pages[("inbox page 1", large)]["ms"])
     admin_ms = pages[("admin page 1", large)]["ms"]
+    # The second half: at 100,000 rows, faster than before (when that size was measured).
+    admin_100k = pages.get(("admin page 1", 100_000), {}).get("ms")
     goals = {
         "registration": reg["ratio"] >= GOAL_RATIO,
         "two_workers": two is not None and two >= 1.6,
@@ -99,7 +101,9 @@ def goals_table(figures):
         "backlog": backlog["ratio"] >= 0.5 and backlog["twice"] == 0,
         "inbox": inbox is not None and inbox <= 1.5,
         "search": search is not None and search <= 3,
-        "admin": admin_ms <= 1000 and admin_ms < ADMIN_AT_100K_BEFORE_MS,
+        "admin": admin_ms <= 1000
+        and admin_100k is not None
+        and admin_100k < ADMIN_AT_100K_BEFORE_MS,
         "export": export["peak_mib"] <= 100,
         "memory": memory["ratio"] <= 1.2,
     }
@@ -174,10 +178,10 @@ def goals_table(figures):
         goal_row(
             f"admin changelist at {large:,}",
             "server time of its first page",
-            f"{fmt(admin_ms)} ms",
+            f"{fmt(admin_ms)} ms; {fmt(admin_100k)} ms at 100,000",
             f"{fmt(ADMIN_AT_100K_BEFORE_MS)} ms at 100,000 before (earlier run)",
-            ratio(admin_ms, ADMIN_AT_100K_BEFORE_MS),
-            "≤ 1 s, and faster than before",
+            ratio(admin_100k, ADMIN_AT_100K_BEFORE_MS),
+            "≤ 1 s; at 100,000 faster than before (ratio < 1)",
             goals["admin"],
         ),
         goal_row(
