@@ -25,6 +25,7 @@ from approvals.models import (
     expired_q,
     open_q,
 )
+from approvals.paging import EstimatedCountPaginator
 from approvals.templatetags.approvals_display import details_table
 
 
@@ -94,6 +95,10 @@ class EffectiveStatusFilter(admin.SimpleListFilter):
 class ApprovalRequestAdmin(ReadOnly, export.CsvExport, admin.ModelAdmin):
     """Requests change only through the API and the decision pages, never by hand."""
 
+    # No count of the whole table per page, at a million rows (approvals/paging.py).
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+
     list_display = [
         "title",
         "requester_email",
@@ -107,7 +112,8 @@ class ApprovalRequestAdmin(ReadOnly, export.CsvExport, admin.ModelAdmin):
     ]
     list_filter = [EffectiveStatusFilter, "delivery_status", "created_at"]
     search_fields = ["title", "requester_email", "decisions__decided_by", "external_id"]
-    date_hierarchy = "created_at"
+    # No date_hierarchy: its drill-down lists the distinct days of the month, which reads every
+    # row of it (a million in a busy month); the "created_at" filter offers the dates instead.
     ordering = ["-created_at"]
     inlines = [AssigneeInline, DecisionInline, AuditEventInline]
     fieldsets = [
@@ -226,10 +232,13 @@ class ApprovalRequestAdmin(ReadOnly, export.CsvExport, admin.ModelAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnly, export.CsvExport, admin.ModelAdmin):
+    # No count of the whole table per page, at a million rows (approvals/paging.py).
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
     list_display = ["at", "kind", "actor", "request"]
     list_filter = ["kind", "at"]
     search_fields = ["actor", "request__title", "request__external_id", "request__id"]
-    date_hierarchy = "at"
+    # No date_hierarchy, as for the requests: the "at" filter offers the dates.
     ordering = ["-at", "-pk"]
     list_select_related = ["request"]
     readonly_fields = [
@@ -329,6 +338,10 @@ class NoticeAdmin(ReadOnly, admin.ModelAdmin):
     """The notification outbox: each notice to each person on each channel, whether it went,
     how often it was tried and why it failed. The outbox (`notify.outbox`) writes it, never the
     admin."""
+
+    # No count of the whole table per page, at a million rows (approvals/paging.py).
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
 
     list_display = [
         "created_at",

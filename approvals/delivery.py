@@ -8,13 +8,16 @@ The states and transitions are drawn in the README ("Callback delivery").
 """
 
 import logging
+import queue
 import random
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import requests
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 
 from approvals.identity import google
@@ -147,8 +150,9 @@ def claim_due(request_id) -> datetime | None:
     return claim if won else None
 
 
-def send_due(limit: int = 100) -> int:
-    """Send the callbacks whose next attempt is due; return how many were attempted."""
+def send_due(limit: int = 100, concurrency: int | None = None) -> int:
+    """Send the callbacks whose next attempt is due, `concurrency` at a time (the setting
+    APPROVALS_DELIVERY_CONCURRENCY by default); return how many were attempted."""
     now = timezone.now()
     due_ids = list(
         ApprovalRequest.objects.filter(
@@ -157,11 +161,52 @@ def send_due(limit: int = 100) -> int:
         .order_by("delivery_next_attempt_at")
         .values_list("pk", flat=True)[:limit]
     )
-    attempted = 0
+    concurrency = min(concurrency or settings.APPROVALS_DELIVERY_CONCURRENCY, len(due_ids))
+    # One thread inside a transaction (a caller's, a test's), whose rows other connections would
+    # not see, and on SQLite, which takes one writer at a time (and whose in-memory databases
+    # refuse a second thread's write instead of waiting).
+    if concurrency <= 1 or connection.in_atomic_block or connection.vendor == "sqlite":
+        return sum(send(request_id) is not None for request_id in due_ids)
+    return _send_concurrently(due_ids, concurrency)
+
+
+def _send_concurrently(due_ids: list, concurrency: int) -> int:
+    """Send the callbacks of `due_ids` from `concurrency` threads; how many were attempted.
+
+    Each callback is still claimed before it is sent (`send`), so the threads, like processes,
+    never send one twice. They share the process's one callback session: its connection pool
+    (urllib3) is thread-safe, and two threads refreshing its token at once fetch it twice at
+    worst (google-auth-library-python#1780).
+    """
+    todo: queue.SimpleQueue = queue.SimpleQueue()
     for request_id in due_ids:
-        if send(request_id) is not None:
-            attempted += 1
-    return attempted
+        todo.put(request_id)
+    attempted = [0] * concurrency
+    errors: list[Exception] = []
+
+    def work(number: int) -> None:
+        try:
+            while not errors:
+                try:
+                    request_id = todo.get_nowait()
+                except queue.Empty:
+                    return
+                if send(request_id) is not None:
+                    attempted[number] += 1
+        except Exception as error:  # noqa: BLE001 - raised again below, in the pass's thread
+            errors.append(error)
+        finally:
+            connection.close()  # each thread has a database connection of its own
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        # As one at a time would: the pass fails; what was claimed is due again after its lease.
+        raise errors[0]
+    return sum(attempted)
 
 
 def record(request_id, claim: datetime, attempt: Attempt) -> str | None:

@@ -231,6 +231,9 @@ APPROVALS_CALLBACK_AUTH = os.environ.get("APPROVALS_CALLBACK_AUTH", "google").st
 if APPROVALS_CALLBACK_AUTH not in {"google", "none"}:
     raise ImproperlyConfigured("APPROVALS_CALLBACK_AUTH must be 'google' or 'none'.")
 APPROVALS_DEFAULT_TIMEOUT_SECONDS = env_int("APPROVALS_DEFAULT_TIMEOUT_SECONDS", 86400)
+# How many callbacks `deliver_callbacks` sends at once (approvals/delivery.py): a backlog after a
+# Workflows outage drains this many times faster than one at a time; each is still claimed first.
+APPROVALS_DELIVERY_CONCURRENCY = max(1, env_int("APPROVALS_DELIVERY_CONCURRENCY", 8))
 # When pending requests remind their deciders: shares of the lifetime or times before expiry
 # (approvals/notify/reminders.py; checked by approvals.E004). Empty: no reminders.
 APPROVALS_REMINDERS = os.environ.get("APPROVALS_REMINDERS", "50%,1d")

@@ -17,7 +17,7 @@ from bench.driver import PG_URL, fresh_database
 from bench.scenarios import INVOKER, add_pending, make_approver
 from standins.google import CertsServer, SigningKey, TokenMinter
 
-DB_NAME = "approver_profile"
+DB_NAME = os.environ.get("BENCH_PROFILE_DB_NAME", "approver_profile")
 BASE_URL = "http://127.0.0.1:9"
 
 

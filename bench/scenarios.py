@@ -1,4 +1,4 @@
-"""The scenarios of `make bench`: registration, callbacks, decisions over HTTP, the inbox.
+"""The scenarios of `make bench`: registration, callbacks, decisions over HTTP; the pages' tools.
 
 Each takes the servers the driver (`bench/driver.py`) started and returns its figures; the
 report (`bench/report.py`) turns them into words.
@@ -57,41 +57,65 @@ def load_rounds(config, port, endpoints, prefix, run_load, label=""):
             "errors": sum(r["errors"] for r in results),
             "rounds": [round(r["rps"], 1) for r in results],
         }
-    summary["ratio"] = summary["api"]["rps"] / summary["baseline"]["rps"]
+    if "baseline" in summary:
+        summary["ratio"] = summary["api"]["rps"] / summary["baseline"]["rps"]
     return summary
+
+
+def callback_prefix(receiver):
+    """Where the registrations' callbacks point: the receiver, as a Workflows execution."""
+    return (
+        f"{receiver.base_url}/v1/projects/demo-project/locations/us-central1"
+        f"/workflows/bench/executions/"
+    )
 
 
 def registration(config, port, token, receiver, certs, metadata, run_load):
     """Registrations through gunicorn against the baseline; the certs and tokens fetched."""
-    prefix = (
-        f"{receiver.base_url}/v1/projects/demo-project/locations/us-central1"
-        f"/workflows/bench/executions/"
-    )
+    prefix = callback_prefix(receiver)
     endpoints = {"baseline": ("/bench/baseline", ""), "api": ("/api/approvals", token)}
     certs_before, tokens_before = certs.fetches, metadata.token_fetches
     log(f"warm-up, {config['warmup']} s per endpoint")
-    for path, bearer in endpoints.values():
-        run_load(port, path, bearer, prefix, config["warmup"], config["threads"])
+    warmup_ok = 0
+    for name, (path, bearer) in endpoints.items():
+        done = run_load(port, path, bearer, prefix, config["warmup"], config["threads"])
+        warmup_ok += done["ok"] if name == "api" else 0
     summary = load_rounds(config, port, endpoints, prefix, run_load)
     summary["certs_fetches"] = certs.fetches - certs_before
     summary["token_fetches"] = metadata.token_fetches - tokens_before
     summary["registrations"] = summary["api"]["ok"]
-    summary["notices"] = first_notices()
+    summary["warmup_ok"] = warmup_ok
     return summary
 
 
-def first_notices():
-    """The e-mail work registration no longer does, timed where it now happens: the job's pass."""
-    # The first notices of everything registered above, in this process (one decider; Django's
-    # dummy mail backend, so rendering and recording, not SMTP).
-    from approvals.notify import reminders
+def api_rounds(config, port, token, prefix, run_load, label):
+    """The registration rounds alone (after a warm-up), as `registration` runs them."""
+    run_load(port, "/api/approvals", token, prefix, config["warmup"], config["threads"])
+    return load_rounds(config, port, {"api": ("/api/approvals", token)}, prefix, run_load, label)
 
-    started = time.perf_counter()
-    sent = 0
-    while batch := reminders.send_due_notices():
-        sent += batch
-    seconds = time.perf_counter() - started
-    return {"requests": sent, "seconds": seconds, "per_s": sent / seconds if seconds else None}
+
+def register_some(port, token, prefix, count):
+    """`count` registrations one after another: the worker's memory is read after them."""
+    import http.client
+    import json
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    run_id = uuid.uuid4().hex[:8]
+    try:
+        for n in range(count):
+            body = {
+                "callback_url": f"{prefix}first-{run_id}-{n}/callbacks/approval",
+                "title": "Bench expense report",
+                "requester_email": "requester@example.com",
+            }
+            connection.request("POST", "/api/approvals", json.dumps(body), headers)
+            answer = connection.getresponse()
+            answer.read()
+            if answer.status != 201:
+                raise RuntimeError(f"registration answered {answer.status}")
+    finally:
+        connection.close()
 
 
 def callbacks(config, receiver, metadata, arrivals):
@@ -311,94 +335,6 @@ def pending_with_callbacks(receiver, label, count):
     )
 
 
-def add_pending(existing, size):
-    """Pending requests number `existing` to `size`, the newest last, in batches of 5,000."""
-    from django.utils import timezone
-
-    from approvals.models import ApprovalRequest
-
-    now = timezone.now()
-    batch = []
-    for n in range(existing, size):
-        batch.append(
-            ApprovalRequest(
-                callback_url=f"http://inbox.invalid/{n}",
-                title=f"Inbox bench {n}",
-                requester_email="requester@example.com",
-                requester_key="requester@example.com",
-                registered_by=INVOKER,
-                amount=n % 5000,
-                currency="EUR",
-                created_at=now - datetime.timedelta(seconds=size - n),
-                expires_at=now + datetime.timedelta(days=7),
-            )
-        )
-        if len(batch) == 5000:
-            ApprovalRequest.objects.bulk_create(batch)
-            batch = []
-    if batch:
-        ApprovalRequest.objects.bulk_create(batch)
-
-
-def inbox(config, port=None):
-    """The inbox's pages against the admin's as the rows grow: time, queries, rows shown."""
-    # In process through Django's test client; with `port`, over HTTP through gunicorn too.
-    from django.db import connection
-
-    pages, over_http = inbox_pages(port)
-    results = {}
-    existing = 0
-    try:
-        for size in config["inbox_rows"]:
-            add_pending(existing, size)
-            existing = size
-            with connection.cursor() as cursor:
-                cursor.execute("ANALYZE")
-            for name, (client, who, url, needs) in pages.items():
-                if size < needs:
-                    continue  # no such page at this size
-                result = page_in_process(client, url, config["inbox_repeats"])
-                if who in over_http:
-                    result.update(page_over_http(over_http[who], url, config["inbox_repeats"]))
-                results[(name, size)] = result
-                log_page(name, size, result)
-    finally:
-        for session in over_http.values():
-            session.close()
-    return results
-
-
-def inbox_pages(port):
-    """The pages to time, each with its signed-in client, and the sessions over HTTP."""
-    from django.contrib.auth import get_user_model
-    from django.test import Client
-
-    from approvals.models import ApprovalRequest, Status
-
-    manager = make_approver("bench-inbox", "manager@example.com")
-    admin = get_user_model().objects.create_superuser(
-        "bench-admin", email="admin@example.com", password=None
-    )
-    # Only these rows are pending; everything the other benchmarks left is closed first.
-    ApprovalRequest.objects.filter(status=Status.PENDING).update(status=Status.CANCELLED)
-    manager_client, admin_client = Client(), Client()
-    manager_client.force_login(manager)
-    admin_client.force_login(admin)
-    over_http = {}
-    if port is not None:
-        over_http = {"inbox": SignedIn(manager, port), "admin": SignedIn(admin, port)}
-    # name: (client, session, URL, the pending requests the page needs to exist: 25 rows a page
-    # in the inbox, 100 in the admin, which lists the closed requests too)
-    admin_url = "/admin/approvals/approvalrequest/"
-    pages = {
-        "inbox page 1": (manager_client, "inbox", "/", 1),
-        "inbox page 50": (manager_client, "inbox", "/?page=50", 49 * 25 + 1),
-        "admin page 1": (admin_client, "admin", admin_url, 1),
-        "admin page 50": (admin_client, "admin", f"{admin_url}?p=50", 49 * 100 + 1),
-    }
-    return pages, over_http
-
-
 def page_in_process(client, url, repeats):
     """Server time without the network, and the queries, which must not grow with the rows."""
     from django.db import connection
@@ -421,28 +357,3 @@ def page_in_process(client, url, repeats):
         "http_status": None,
         "rows": None,
     }
-
-
-def page_over_http(session, url, repeats):
-    """The same page through gunicorn, and the rows its HTML lists (an empty page is no win)."""
-    session.get(url)  # warm
-    http_times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        answer = session.get(url)
-        http_times.append((time.perf_counter() - started) * 1000)
-    return {
-        "http_ms": median(http_times),
-        "http_status": answer.status_code,
-        "rows": rows_shown(answer.text),
-    }
-
-
-def log_page(name, size, result):
-    """A progress line per page and size, so a slow page shows while the run goes on."""
-    log(
-        f"{name} at {size} rows: in process {fmt(result['ms'])} ms, {result['queries']} "
-        f"queries, HTTP {result['status']}, {result['rows_in_process']} rows; over HTTP "
-        f"{fmt(result['http_ms'])} ms, HTTP {result['http_status']}, "
-        f"{result['rows']} rows"
-    )

@@ -29,6 +29,8 @@ class Received:
     mail_from: str
     rcpt_tos: tuple[str, ...]
     message: EmailMessage
+    # The client's address and port: one per SMTP connection, to count the connections used.
+    peer: tuple = ()
 
     @property
     def subject(self) -> str:
@@ -87,7 +89,9 @@ class MailServer:
 
     async def handle_DATA(self, server, session, envelope):
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        received = Received(envelope.mail_from, tuple(envelope.rcpt_tos), message)
+        received = Received(
+            envelope.mail_from, tuple(envelope.rcpt_tos), message, tuple(session.peer or ())
+        )
         with self.lock:
             self.messages.append(received)
         return "250 Message accepted for delivery"

@@ -50,7 +50,9 @@ def _with_connect_retries(session: requests.Session) -> requests.Session:
     # Retry only failures to connect: the request never left, so repeating it is safe even for
     # a POST. Anything later (a timeout, a 5xx) is the delivery outbox's to retry.
     retry = Retry(total=2, connect=2, read=0, status=0, other=0, backoff_factor=0.2)
-    adapter = HTTPAdapter(max_retries=retry)
+    # A connection per thread of the delivery pass (APPROVALS_DELIVERY_CONCURRENCY), kept alive.
+    pool = max(10, settings.APPROVALS_DELIVERY_CONCURRENCY)
+    adapter = HTTPAdapter(max_retries=retry, pool_connections=pool, pool_maxsize=pool)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session

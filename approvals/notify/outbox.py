@@ -14,7 +14,9 @@ What is sent is recorded on the request's audit log, per occasion and channel: `
 meanwhile is dropped; a failing one is given up `GIVE_UP_AFTER` after it was queued.
 """
 
+import contextlib
 import logging
+import threading
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from datetime import timedelta
 from itertools import groupby
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from approvals import emails, permissions
@@ -33,6 +36,8 @@ logger = logging.getLogger(__name__)
 RETRY_DELAY = timedelta(minutes=5)  # a notice whose channel failed is due again this much later
 GIVE_UP_AFTER = timedelta(days=1)  # ... until this long after it was queued
 LEASE = timedelta(minutes=5)  # a claimed notice is due again this long after, if never recorded
+# Notices a pass sends per call of a channel (one SMTP connection for that many mails).
+SEND_BATCH = 500
 
 Purpose = Notice.Purpose
 SENT_KIND = {
@@ -105,8 +110,32 @@ def queue(
     Notice.objects.bulk_create(rows)
     if rows and send_now:
         ids = [row.pk for row in rows]
-        transaction.on_commit(lambda: send(ids), robust=True)
+        batch = getattr(_pass, "ids", None)
+        # In a pass (`one_pass`) the rows wait for its end, to go out with the others.
+        later = batch.extend if batch is not None else send
+        transaction.on_commit(lambda: later(ids), robust=True)
     return rows
+
+
+_pass = threading.local()
+
+
+@contextlib.contextmanager
+def one_pass():
+    """Within it, the notices queued (once their transaction commits) are sent together as it
+    ends: one connection per channel for every `SEND_BATCH` notices of the pass, instead of one
+    per occasion. A pass that fails leaves its rows due, for `send_due`."""
+    if getattr(_pass, "ids", None) is not None:
+        yield  # already inside a pass: its end sends these too
+        return
+    _pass.ids = []
+    try:
+        yield
+        ids = _pass.ids
+    finally:
+        _pass.ids = None
+    for start in range(0, len(ids), SEND_BATCH):
+        send(ids[start : start + SEND_BATCH])
 
 
 def send_due(limit: int = 500) -> int:
@@ -132,31 +161,42 @@ def send(ids: Sequence[int]) -> int:
     taken = list(
         Notice.objects.filter(claim=claim)
         .select_related("request", "delegation", "user", "updates")
-        .order_by("request_id", "purpose", "channel", "pk")
+        .order_by("channel", "request_id", "purpose", "pk")
     )
-    for _, batch in groupby(taken, key=lambda n: (n.request_id, n.purpose, n.channel)):
-        _send_batch(list(batch))
+    for name, on_channel in groupby(taken, key=lambda n: n.channel):
+        occasions = [
+            list(occasion)
+            for _, occasion in groupby(on_channel, key=lambda n: (n.request_id, n.purpose))
+        ]
+        _send_on_channel(channels.channel(name), occasions)
     return len(taken)
 
 
-def _send_batch(batch: list[Notice]) -> None:
-    """Send notices of one request, occasion and channel, and record the results."""
-    channel = channels.channel(batch[0].channel)
+def _send_on_channel(channel, occasions: list[list[Notice]]) -> None:
+    """Send the notices of several occasions on one channel in one call (one connection), then
+    record each occasion's results, in one transaction."""
     outcomes: dict[int, channels.Result | str] = {}  # by notice; a str says why it was dropped
-    for notice in batch:
-        if why := _not_needed(notice, channel):
-            outcomes[notice.pk] = why
-    wanted = [notice for notice in batch if notice.pk not in outcomes]
+    for occasion in occasions:
+        for notice in occasion:
+            if why := _not_needed(notice, channel):
+                outcomes[notice.pk] = why
+    wanted = [n for occasion in occasions for n in occasion if n.pk not in outcomes]
     if wanted:
-        try:
-            results = channel.send(wanted)
-        except channels.ChannelDown as down:
-            results = [channels.Result(False, str(down))] * len(wanted)
-        except Exception as exc:  # a channel's bug fails its own notices only
-            logger.exception("The %s channel failed", channel.name)
-            results = [channels.Result(False, f"{type(exc).__name__}: {exc}"[:300])] * len(wanted)
-        outcomes.update(zip([n.pk for n in wanted], results, strict=True))
-    _settle(batch, outcomes)
+        outcomes.update(zip([n.pk for n in wanted], _results(channel, wanted), strict=True))
+    with transaction.atomic():
+        for occasion in occasions:
+            _settle(occasion, outcomes)
+
+
+def _results(channel, notices: list[Notice]) -> list[channels.Result]:
+    """The channel's results for `notices`, one each."""
+    try:
+        return channel.send(notices)
+    except channels.ChannelDown as down:
+        return [channels.Result(False, str(down))] * len(notices)
+    except Exception as exc:  # a channel's bug fails its own notices only
+        logger.exception("The %s channel failed", channel.name)
+        return [channels.Result(False, f"{type(exc).__name__}: {exc}"[:300])] * len(notices)
 
 
 def _not_needed(notice: Notice, channel: channels.Channel) -> str:
@@ -176,40 +216,30 @@ def _not_needed(notice: Notice, channel: channels.Channel) -> str:
 
 
 def _settle(batch: list[Notice], outcomes: dict) -> None:
-    """Store each notice's outcome and write the occasion's audit events and log lines."""
+    """Store each notice's outcome and write the occasion's audit events and log lines (in the
+    caller's transaction)."""
     now = timezone.now()
     sent, failed = [], []
-    with transaction.atomic():
-        for notice in batch:
-            result = outcomes[notice.pk]
-            claimed = Notice.objects.filter(pk=notice.pk, claim=notice.claim)
-            if isinstance(result, str):
-                claimed.update(
-                    state=Notice.State.DROPPED, due_at=None, claim=None, last_error=result
-                )
-            elif result.sent:
-                claimed.update(
-                    state=Notice.State.SENT,
-                    due_at=None,
-                    claim=None,
-                    sent_at=now,
-                    attempts=notice.attempts + 1,
-                    ref=result.ref,
-                    last_error="",
-                )
-                sent.append(notice)
-            else:
-                retry = result.retry and now - notice.created_at < GIVE_UP_AFTER
-                claimed.update(
-                    state=Notice.State.DUE if retry else Notice.State.FAILED,
-                    due_at=now + RETRY_DELAY if retry else None,
-                    claim=None,
-                    attempts=notice.attempts + 1,
-                    last_error=result.error[:300],
-                )
-                failed.append((notice, result.error, retry))
-        _record(batch[0], sent, failed, now)
-        _by_email_instead([n for n, _, retry in failed if not retry], now)
+    for notice in batch:
+        result = outcomes[notice.pk]
+        claimed = Notice.objects.filter(pk=notice.pk, claim=notice.claim)
+        if isinstance(result, str):
+            claimed.update(state=Notice.State.DROPPED, due_at=None, claim=None, last_error=result)
+        elif result.sent:
+            sent.append((notice, result))
+        else:
+            retry = result.retry and now - notice.created_at < GIVE_UP_AFTER
+            claimed.update(
+                state=Notice.State.DUE if retry else Notice.State.FAILED,
+                due_at=now + RETRY_DELAY if retry else None,
+                claim=None,
+                attempts=notice.attempts + 1,
+                last_error=result.error[:300],
+            )
+            failed.append((notice, result.error, retry))
+    _store_sent(sent, now)
+    _record(batch[0], [notice for notice, _ in sent], failed, now)
+    _by_email_instead([n for n, _, retry in failed if not retry], now)
 
 
 def _by_email_instead(given_up: list[Notice], now) -> list[Notice]:
@@ -234,6 +264,23 @@ def _by_email_instead(given_up: list[Notice], now) -> list[Notice]:
         notice.ref, notice.sent_at = {}, None
         rows.append(notice)
     return Notice.objects.bulk_create(rows)
+
+
+def _store_sent(sent: list, now) -> None:
+    """Mark the sent notices sent: one UPDATE for those without a handle (e-mail's), one each
+    for those whose channel gave one (a chat message's)."""
+    plain = [notice.pk for notice, result in sent if not result.ref]
+    fields = {"state": Notice.State.SENT, "due_at": None, "claim": None, "sent_at": now}
+    if plain:
+        claim = sent[0][0].claim
+        Notice.objects.filter(pk__in=plain, claim=claim).update(
+            **fields, attempts=F("attempts") + 1, ref={}, last_error=""
+        )
+    for notice, result in sent:
+        if result.ref:
+            Notice.objects.filter(pk=notice.pk, claim=notice.claim).update(
+                **fields, attempts=notice.attempts + 1, ref=result.ref, last_error=""
+            )
 
 
 def _record(first: Notice, sent: list[Notice], failed: list, now) -> None:

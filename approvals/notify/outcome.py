@@ -23,7 +23,8 @@ def send_due(limit: int = 500) -> int:
         .order_by("requester_notice_due_at")
         .values_list("pk", flat=True)[:limit]
     )
-    return sum(tell_requester(request_id) for request_id in list(due))
+    with outbox.one_pass():  # their notices go out together, as the pass ends
+        return sum(tell_requester(request_id) for request_id in list(due))
 
 
 def tell_requester(request_id) -> bool:

@@ -32,7 +32,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from approvals.models import ApprovalRequest, Assignee, AuditEvent, open_q
-from approvals.notify import notices
+from approvals.notify import notices, outbox
 from approvals.wire import iso_utc
 
 logger = logging.getLogger(__name__)
@@ -124,7 +124,8 @@ def send_due_notices(limit: int = 500) -> int:
         .order_by("next_reminder_at")
         .values_list("pk", flat=True)[:limit]
     )
-    return sum(remind(request_id) for request_id in list(due))
+    with outbox.one_pass():  # their notices go out together, as the pass ends
+        return sum(remind(request_id) for request_id in list(due))
 
 
 def remind(request_id) -> bool:
@@ -160,7 +161,8 @@ def escalate_due(limit: int = 500) -> int:
         .order_by("escalates_at")
         .values_list("pk", flat=True)[:limit]
     )
-    return sum(escalate(request_id) for request_id in list(due))
+    with outbox.one_pass():  # their notices go out together, as the pass ends
+        return sum(escalate(request_id) for request_id in list(due))
 
 
 def escalate(request_id) -> bool:
@@ -204,7 +206,8 @@ def tell_handed_due(limit: int = 500) -> int:
         .order_by("notice_due_at")
         .values_list("pk", flat=True)[:limit]
     )
-    return sum(tell_handed(row_id) for row_id in list(due))
+    with outbox.one_pass():  # their notices go out together, as the pass ends
+        return sum(tell_handed(row_id) for row_id in list(due))
 
 
 def tell_handed(row_id) -> bool:

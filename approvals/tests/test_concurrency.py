@@ -339,7 +339,9 @@ def test_a_job_loop_survives_a_locked_database_and_goes_on(
 def test_several_job_processes_at_once_send_each_callback_once(shared_database, receiver):
     """Three `deliver_callbacks` passes at once over 30 due callbacks: each goes out once. The
     endpoint holds the first POSTs until every pass is in the middle of sending one."""
+    # One callback at a time per pass, so that "every pass is sending one" is three held POSTs.
     env = app_environment(shared_database, receiver.base_url + "/v1/")
+    env["APPROVALS_DELIVERY_CONCURRENCY"] = "1"
     urls = [receiver.callback_url(f"exec-{n}") for n in range(30)]
     for url in urls:
         receiver.answers[urlsplit(url).path] = [503, "hold"]  # every first attempt fails
@@ -369,6 +371,44 @@ def test_several_job_processes_at_once_send_each_callback_once(shared_database, 
         outputs = [job.communicate(timeout=120)[0] for job in jobs]
 
     assert [job.returncode for job in jobs] == [0, 0, 0], outputs
+    sent = sorted(c.path for c in receiver.received)
+    assert sent == sorted(urlsplit(url).path for url in urls)
+    states = run(env, *APP_PROCESS, "state", *urls).stdout.splitlines()
+    assert set(states) == {json.dumps({"status": "delivered", "attempts": 2})}
+
+
+def test_two_job_processes_sending_concurrently_send_each_callback_once(shared_database, receiver):
+    """Two `deliver_callbacks` passes of four threads each over 40 due callbacks: each goes out
+    once. The endpoint holds the first POSTs until all eight threads are sending one."""
+    if shared_database.startswith("sqlite"):
+        pytest.skip("a pass sends one callback at a time on SQLite (approvals.delivery.send_due)")
+    env = app_environment(shared_database, receiver.base_url + "/v1/")
+    env["APPROVALS_DELIVERY_CONCURRENCY"] = "4"
+    urls = [receiver.callback_url(f"exec-{n}") for n in range(40)]
+    for url in urls:
+        receiver.answers[urlsplit(url).path] = [503, "hold"]  # every first attempt fails
+    assert run(env, *APP_PROCESS, "decide", *urls).returncode == 0
+    assert run(env, *APP_PROCESS, "make-due", *urls).returncode == 0
+
+    jobs = [
+        subprocess.Popen(
+            [sys.executable, "manage.py", "deliver_callbacks"],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    try:
+        held = lambda: sum(answer == "hold" for _, answer in receiver.attempts)  # noqa: E731
+        assert wait_for(lambda: held() == 8), f"{held()} callbacks in flight at once"
+    finally:
+        receiver.release.set()
+        outputs = [job.communicate(timeout=120)[0] for job in jobs]
+
+    assert [job.returncode for job in jobs] == [0, 0], outputs
     sent = sorted(c.path for c in receiver.received)
     assert sent == sorted(urlsplit(url).path for url in urls)
     states = run(env, *APP_PROCESS, "state", *urls).stdout.splitlines()

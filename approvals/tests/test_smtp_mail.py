@@ -56,6 +56,26 @@ def test_the_new_request_notice_reaches_the_smtp_server_with_both_parts(smtp, re
     assert kinds(created["id"]) == ["new"]
 
 
+def test_a_pass_sends_many_requests_notices_over_one_connection_each_audited(
+    smtp, register, make_user
+):
+    make_user("manager")
+    make_user("deputy")
+    created = [
+        register(title=f"Report {n}", assignees=["manager@example.com", "deputy@example.com"])
+        for n in range(30)
+    ]
+
+    assert run_command() == "E-mailed about 30 request(s); escalated 0 request(s)."
+
+    assert len(smtp.messages) == 60
+    assert len({received.peer for received in smtp.messages}) == 1
+    for row in created:
+        [event] = AuditEvent.objects.filter(request_id=row["id"], kind=AuditEvent.Kind.NOTIFIED)
+        assert sorted(event.payload["recipients"]) == ["deputy@example.com", "manager@example.com"]
+    assert set(Notice.objects.values_list("state", "attempts")) == {(Notice.State.SENT, 1)}
+
+
 def test_a_reminder_reaches_the_smtp_server(smtp, register, make_user):
     make_user("manager")
     created = register(title="Laptop", assignees=["manager@example.com"])
