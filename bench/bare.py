@@ -1,8 +1,10 @@
 """The baselines of the notice and callback passes, each run by the driver as a process of its own.
 
 `smtp`: the same number of pre-rendered messages over one `smtplib` connection, as fast as the
-server takes them. `callbacks`: the same callback bodies POSTed with one `requests.Session` from
-`--concurrency` threads. Each prints one JSON line: how many went, and the seconds it took.
+server takes them. `slack`: the same `chat.postMessage` call, pre-rendered, posted as many times
+with one keep-alive `requests.Session`. `callbacks`: the same callback bodies POSTed with one
+`requests.Session` from `--concurrency` threads. Each prints one JSON line: how many went, and
+the seconds it took.
 """
 
 import argparse
@@ -55,6 +57,19 @@ def callbacks(args):
     return {"sent": sum(sent), "seconds": time.perf_counter() - started}
 
 
+def slack(args):
+    with open(args.message, encoding="utf-8") as file:
+        message = json.load(file)
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {args.token}"
+    started = time.perf_counter()
+    sent = sum(
+        session.post(args.url, json=message, timeout=(3.05, 15)).json().get("ok", False)
+        for _ in range(args.count)
+    )
+    return {"sent": sent, "seconds": time.perf_counter() - started}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     sub = parser.add_subparsers(dest="mode", required=True)
@@ -66,8 +81,13 @@ def main(argv=None):
     posts.add_argument("--callbacks", required=True, help="JSON lines of [url, body]")
     posts.add_argument("--concurrency", type=int, default=8)
     posts.add_argument("--token", default="bench")
+    chat = sub.add_parser("slack")
+    chat.add_argument("--url", required=True, help="the stand-in's chat.postMessage URL")
+    chat.add_argument("--token", required=True)
+    chat.add_argument("--count", type=int, required=True)
+    chat.add_argument("--message", required=True, help="a JSON file: channel, text, blocks")
     args = parser.parse_args(argv)
-    result = smtp(args) if args.mode == "smtp" else callbacks(args)
+    result = {"smtp": smtp, "callbacks": callbacks, "slack": slack}[args.mode](args)
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
 

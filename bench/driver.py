@@ -333,6 +333,9 @@ def run_scenarios(config, port, stand_ins, gunicorn, log_file):
     log(f"first notices of {config['notices']:,} requests over SMTP")
     notices = passes.first_notices(config["notices"])
     log(f"notices: {notices['per_s']:,.0f}/s against {notices['bare_per_s']:,.0f}/s bare")
+    log(f"first notices of {config['notices']:,} requests to the Slack stand-in")
+    chat_notices = passes.chat_notices(config["notices"])
+    log(f"Slack: {chat_notices['per_s']:,.0f}/s against {chat_notices['bare_per_s']:,.0f}/s bare")
     from django.conf import settings
 
     concurrency = settings.APPROVALS_DELIVERY_CONCURRENCY
@@ -349,6 +352,7 @@ def run_scenarios(config, port, stand_ins, gunicorn, log_file):
         "memory": memory,
         "decisions": (http_cbs, cbs),
         "notices": notices,
+        "chat_notices": chat_notices,
         "backlog": backlog,
         "scale": at_scale,
     }
@@ -422,6 +426,11 @@ def run_failures(config, figures):
     notices = figures["notices"]
     if notices["notified"] != notices["requests"]:
         failures.append(f"{notices['notified']} of {notices['requests']} requests were notified")
+    chat_notices = figures["chat_notices"]
+    if chat_notices["sent"] != chat_notices["requests"]:
+        failures.append(
+            f"{chat_notices['sent']} of {chat_notices['requests']} Slack messages were sent"
+        )
     backlog = figures["backlog"]
     if (
         backlog["delivered"] != backlog["callbacks"]

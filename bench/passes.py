@@ -225,3 +225,82 @@ def callback_backlog(config, receiver, arrivals, concurrency):
         "drain": drain,
         "concurrency": concurrency,
     }
+
+
+def slack_standin(users):
+    """The Slack stand-in in a process of its own, with `users` in its workspace; (process,
+    port)."""
+    from standins.http import free_port
+
+    port = free_port()
+    command = [sys.executable, "-m", "standins.slack", "--port", str(port)]
+    for email in users:
+        command += ["--user", email]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)  # noqa: S603
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process, port
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the Slack stand-in did not start")
+
+
+def chat_notices(count):
+    """One `send_notifications` pass over `count` new requests to the Slack stand-in (the one
+    decider reached by Slack alone: e-mail turned off for them), against a bare `requests`
+    loop posting as many of the same pre-rendered `chat.postMessage` calls to the same
+    stand-in over one keep-alive connection."""
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from approvals.models import ApprovalRequest, ChannelPreference, Notice, Status
+    from approvals.notify.channels import slack
+    from standins.slack import BOT_TOKEN, SIGNING_SECRET
+
+    decider = "manager@example.com"  # the bench-decider account's e-mail (driver.py)
+    ApprovalRequest.objects.filter(status=Status.PENDING).update(status=Status.CANCELLED)
+    new_requests(count, "chat", next_reminder_at=timezone.now())
+    server, port = slack_standin([decider])
+    names = (
+        "APPROVALS_SLACK_BOT_TOKEN",
+        "APPROVALS_SLACK_SIGNING_SECRET",
+        "APPROVALS_SLACK_API_URL",
+    )
+    saved = [getattr(settings, name) for name in names]
+    api_url = f"http://127.0.0.1:{port}/api/"
+    for name, value in zip(names, (BOT_TOKEN, SIGNING_SECRET, api_url), strict=True):
+        setattr(settings, name, value)
+    preference = ChannelPreference.objects.create(email_key=decider, off=["email"])
+    try:
+        started = time.perf_counter()
+        call_command("send_notifications", verbosity=0)
+        seconds = time.perf_counter() - started
+        sent = Notice.objects.filter(channel="slack", state=Notice.State.SENT, purpose="new")
+        one = sent.select_related("request", "user").first()
+        text, blocks = slack._content(one)
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as file:
+            json.dump({"channel": one.ref["channel"], "text": text, "blocks": blocks}, file)
+        bare = run_json(
+            *("-m", "bench.bare", "slack", "--url", api_url + "chat.postMessage"),
+            *("--token", BOT_TOKEN, "--count", str(sent.count()), "--message", file.name),
+        )
+    finally:
+        for name, value in zip(names, saved, strict=True):
+            setattr(settings, name, value)
+        preference.delete()
+        server.kill()
+        server.wait()
+    per_s = sent.count() / seconds
+    bare_per_s = bare["sent"] / bare["seconds"]
+    return {
+        "requests": count,
+        "sent": sent.count(),
+        "seconds": seconds,
+        "per_s": per_s,
+        "bare_per_s": bare_per_s,
+        "ratio": per_s / bare_per_s,
+    }
