@@ -2,16 +2,19 @@
 it due, and sent from here, each once, on each of its person's channels.
 
 `queue` writes the rows (one per person and channel, `approvals.notify.channels.for_person`);
-once that transaction commits, `send` tries them at once, and `send_due` (the last step of
-`manage.py send_notifications`) sends whatever is still due: a row whose process died before its
-attempt, and a row whose channel failed, which is due again `RETRY_DELAY` later for that channel
-only. A row is claimed before it is sent (a conditional UPDATE, like the callbacks'
+once that transaction commits, `send` tries them at once (within a pass, `one_pass`, at the
+pass's end, many requests' notices over one connection per channel), and `send_due` (the last
+step of `manage.py send_notifications`) sends whatever is still due: a row whose process died
+before its attempt, and a row whose channel failed, which is due again `RETRY_DELAY` later for
+that channel only. A row is claimed before it is sent (a conditional UPDATE, like the callbacks'
 `delivery.claim_due`), so two passes at once never send it twice.
 
 What is sent is recorded on the request's audit log, per occasion and channel: `notified` or
 `reminded` with the recipients, `notify_failed` with the error; `outcome_mailed` and
 `outcome_mail_failed` for the requester. A notice to the deciders of a request that closed
-meanwhile is dropped; a failing one is given up `GIVE_UP_AFTER` after it was queued.
+meanwhile is dropped, and on a retry so is one to a person who may no longer decide it; a
+failing one is given up `GIVE_UP_AFTER` after it was queued, and one a chat channel gave up on
+goes by e-mail when no other channel has it.
 """
 
 import contextlib
