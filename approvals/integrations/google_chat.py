@@ -21,13 +21,12 @@ from django.conf import settings
 from django.http import JsonResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
 from approvals import emails
 from approvals.identity import google
 from approvals.integrations import deciding
 from approvals.integrations import google_chat_dialogs as dialogs
+from approvals.integrations.endpoints import post_only
 from approvals.integrations.google_chat_dialogs import BadEvent, field
 from approvals.models import MAX_EMAIL, Channel, ChatAccount, Notice
 from approvals.notify import notices
@@ -47,8 +46,7 @@ ONLY_DIRECT = (
 )
 
 
-@csrf_exempt
-@require_POST
+@post_only(lambda message, status: _error(message, status))
 def events(request):
     """Answer one Chat event (JSON), once its bearer token is Chat's."""
     if not settings.APPROVALS_GOOGLE_CHAT_AUDIENCE:

@@ -24,14 +24,13 @@ from urllib.parse import parse_qs, urlsplit
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpResponse, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 
 from approvals import permissions
 from approvals.integrations import deciding, slack_modal
+from approvals.integrations.endpoints import post_only
 from approvals.models import ApprovalRequest, Notice
 from approvals.models import Channel as Names
 from approvals.notify import chat, slack_layout
@@ -56,8 +55,7 @@ def text(status: int, message: str) -> HttpResponse:
     return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
 
 
-@csrf_exempt
-@require_POST
+@post_only(lambda message, status: text(status, message))
 def interactions(request):
     """Verify, then answer once per interaction (a retry is answered from the cache)."""
     if not channel(Names.SLACK).is_on():

@@ -153,3 +153,15 @@ def test_no_cache_may_store_the_sign_in_pages_either(client, path):
 def cache_directives(response) -> set[str]:
     header = response.get("Cache-Control", "")
     return {directive.strip().split("=")[0] for directive in header.split(",") if directive}
+
+
+@pytest.mark.parametrize(
+    "path", ["/integrations/slack/interactions", "/integrations/google-chat/events"]
+)
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+def test_the_chat_endpoints_refuse_other_methods_with_a_message(client, path, method):
+    refused = client.generic(method, path)
+
+    assert refused.status_code == 405
+    assert refused["Allow"] == "POST"
+    assert b"takes POST requests only" in refused.content
