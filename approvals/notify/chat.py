@@ -16,7 +16,7 @@ from approvals import inputs, services, text, wire
 from approvals.models import ApprovalRequest, Notice, Outcome
 from approvals.notify import notices
 from approvals.notify.channels.email import HEADLINES
-from approvals.permissions.rules import mailbox
+from approvals.permissions.rules import Facts, mailbox
 from approvals.templatetags.approvals_display import money
 
 # What each button says, and how it looks on platforms that colour buttons.
@@ -129,11 +129,13 @@ def outcome_text(approval: ApprovalRequest, email_key: str = "") -> str:
         if final.comment:
             said += f": {_short(final.comment)}"
         return said
-    mine = [d for d in approval.decisions.all() if mailbox(d.decided_by) == email_key]
-    if not mine:
+    said = Facts.of(approval).said.get(email_key)  # their say: given by them, or for them
+    if said is None:
         return ""
     missing = approval.approvals_missing
     more = f"; waiting for {missing} more approval{'s' if missing != 1 else ''}" if missing else ""
+    if mailbox(said.decided_by) != email_key:
+        return f"{said.decided_by} approved on your behalf{more}"
     return f"You approved{more}"
 
 

@@ -351,19 +351,19 @@ def _subject(notice: Notice) -> str:
 CHAT = {"slack", "google_chat"}
 
 
-def update_messages(approval, *, email_key: str | None = None) -> list[Notice]:
+def update_messages(approval, *, email_keys: list[str] | None = None) -> list[Notice]:
     """Queue the updates of the chat messages sent about `approval` (all of them, or those to
-    one person), in the caller's transaction: after a decision, a cancel or an expiry, each
-    message says what happened and offers no button the server would refuse. Sent by the next
-    `send_notifications` pass, never inside the call that decided."""
+    the people named by mailbox), in the caller's transaction: after a decision, a cancel or an
+    expiry, each message says what happened and offers no button the server would refuse. Sent
+    by the next `send_notifications` pass, never inside the call that decided."""
     sent = Notice.objects.filter(
         request=approval,
         channel__in=CHAT,
         purpose__in=Notice.FOR_DECIDERS,
         state=Notice.State.SENT,
     )
-    if email_key is not None:
-        sent = sent.filter(email_key=email_key)
+    if email_keys is not None:
+        sent = sent.filter(email_key__in=email_keys)
     now = timezone.now()
     rows = [
         Notice(

@@ -277,8 +277,10 @@ def decide(approval_id, user, outcome: str, comment: str, *, values=None, via=No
         _audit_decision(approval, decision, given, final, via)
         if final:
             _close(approval, decision)
-        else:  # the decider's own chat messages say what they did; the others' still ask
-            outbox.update_messages(approval, email_key=permissions.user_email(user))
+        else:  # the chat messages of whoever had their say tell them so; the others' still ask
+            names = (decision.decided_by, decision.on_behalf_of)
+            had_say = [permissions.rules.mailbox(name) for name in names if name]
+            outbox.update_messages(approval, email_keys=had_say)
     if not final:
         return Decided(decision, approval, approvals_missing=approval.required_approvals - given)
     # The first attempt ran at the commit (unless a caller's own transaction still holds it).

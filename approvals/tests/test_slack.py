@@ -558,6 +558,31 @@ def test_a_decision_on_the_page_updates_the_slack_messages_at_the_next_pass(
         assert buttons(message) == [] and "Rejected by ben@example.com" in said(message)
 
 
+def test_a_delegates_partial_approval_updates_the_delegators_message_too(
+    slack, people, make_user, register
+):
+    make_user("dora")
+    slack.add_user("dora@example.com")
+    services.delegate(
+        user("manager"), user("ben"), ends_at=timezone.now() + datetime.timedelta(days=1)
+    )
+    created = register(assignees=["manager@example.com", "dora@example.com"], required_approvals=2)
+    notices_pass()
+    decided = services.decide(created["id"], user("ben"), "approved", "")
+    assert decided.decision.on_behalf_of == "manager@example.com"
+
+    notices_pass()
+
+    [managers] = slack.messages_to(people["manager"])
+    assert buttons(managers) == []
+    assert "ben@example.com approved on your behalf; waiting for 1 more approval" in said(managers)
+    # ben's messages: that he was named manager's delegate, then the request, as that delegate
+    bens = slack.messages_to(people["ben"])[-1]
+    assert buttons(bens) == [] and "You approved; waiting for 1 more approval" in said(bens)
+    [doras] = slack.messages_to(slack.users[-1])
+    assert buttons(doras) == ["Approve", "Reject"]  # her say is still hers to give
+
+
 def test_a_person_who_turned_slack_off_gets_no_slack_message(slack, people, register):
     ChannelPreference.objects.create(email_key="manager@example.com", off=["slack"])
 
