@@ -32,6 +32,19 @@ def run_json(*args):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def listening(process, port, what):
+    """(process, port) once `process` accepts connections on `port`; killed if not in 20 s."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process, port
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"{what} did not start")
+
+
 def smtp_server():
     """aiosmtpd's own server, discarding every message, in a process of its own; (process, port)."""
     from standins.http import free_port
@@ -50,15 +63,7 @@ def smtp_server():
         ],
         cwd=ROOT,
     )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return process, port
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("aiosmtpd did not start")
+    return listening(process, port, "aiosmtpd")
 
 
 def new_requests(count, label, **fields):
@@ -237,15 +242,7 @@ def slack_standin(users):
     for email in users:
         command += ["--user", email]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)  # noqa: S603
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return process, port
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("the Slack stand-in did not start")
+    return listening(process, port, "the Slack stand-in")
 
 
 def chat_notices(count):
