@@ -322,6 +322,31 @@ def clicked_as(message, email: str, label: str = "Approve") -> dict:
 
 
 @pytest.mark.parametrize(
+    "spelling",
+    ["ANNA@EXAMPLE.COM", "\uff41nna@example.com", "anna@example.com.", '"anna"@example.com'],
+)
+def test_another_spelling_of_the_deciders_address_decides_as_them(carded, send_event, spelling):
+    request_id, card = carded
+
+    answer = send_event(clicked_as(card, spelling))
+
+    assert answer["actionResponse"]["type"] == "UPDATE_MESSAGE"
+    [decision] = Decision.objects.filter(request_id=request_id)
+    assert decision.decided_by == "anna@example.com"
+
+
+@pytest.mark.parametrize("spelling", ["ALICE@example.com", "\uff41lice@example.com"])
+def test_the_requester_under_another_spelling_is_refused(carded, send_event, make_user, spelling):
+    request_id, card = carded
+    make_user("alice")  # the requester, an approver too
+
+    answer = send_event(clicked_as(card, spelling))
+
+    assert "asked for" in json.dumps(answer)
+    assert not Decision.objects.filter(request_id=request_id).exists()
+
+
+@pytest.mark.parametrize(
     ("who", "said"),
     [
         ("alice@example.com", "asked for"),  # the requester
