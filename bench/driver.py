@@ -192,7 +192,15 @@ def main(argv=None):
     """Every scenario against one fresh database and gunicorn; non-zero when one failed."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="a few seconds, writes no docs")
+    parser.add_argument(
+        "--only",
+        help=f"comma-separated passes to run alone, printing their figures, writing no docs: "
+        f"{', '.join(ALONE)}",
+    )
     args = parser.parse_args(argv)
+    only = [name.strip() for name in (args.only or "").split(",") if name.strip()]
+    if unknown := set(only) - set(ALONE):
+        parser.error(f"no such pass: {', '.join(sorted(unknown))}")
     config = dict(SMOKE if args.smoke else FULL)
     global WRK
     WRK = wrk.find()
@@ -209,6 +217,8 @@ def main(argv=None):
     try:
         pg_version = prepare_database()
         log(f"gunicorn on port {port} (log: {log_file.name})")
+        if only:
+            return run_alone(only, config, stand_ins)
         gunicorn = start_gunicorn(port, log_file)
         figures, gunicorn = run_scenarios(config, port, stand_ins, gunicorn, log_file)
         stop_gunicorn(gunicorn)
@@ -221,6 +231,33 @@ def main(argv=None):
         connections.close_all()
         stand_ins.stop()
         log_file.close()
+
+
+# The driver's own passes, which need no gunicorn: `--only` runs them alone while one is worked on.
+ALONE = ("notices", "chat", "backlog")
+
+
+def run_alone(only, config, stand_ins):
+    """The passes named in `only`, each printed as JSON; no report, no docs."""
+    from django.conf import settings
+
+    for name in only:
+        if name == "notices":
+            figures = passes.first_notices(config["notices"])
+        elif name == "chat":
+            figures = passes.chat_notices(config["notices"])
+        else:
+            concurrency = settings.APPROVALS_DELIVERY_CONCURRENCY
+            figures = passes.callback_backlog(
+                config, stand_ins.receiver, stand_ins.arrivals, concurrency
+            )
+            figures.pop("drain", None)
+        ratio = figures["per_s"] / figures["bare_per_s"]
+        log(
+            f"{name}: {figures['per_s']:,.1f}/s against {figures['bare_per_s']:,.1f}/s bare: {ratio:.2f}"
+        )
+        print(json.dumps({name: figures}, default=str))
+    return 0
 
 
 class StandIns:
