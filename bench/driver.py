@@ -253,9 +253,8 @@ def run_alone(only, config, stand_ins):
             )
             figures.pop("drain", None)
         ratio = figures["per_s"] / figures["bare_per_s"]
-        log(
-            f"{name}: {figures['per_s']:,.1f}/s against {figures['bare_per_s']:,.1f}/s bare: {ratio:.2f}"
-        )
+        per_s, bare_per_s = figures["per_s"], figures["bare_per_s"]
+        log(f"{name}: {per_s:,.1f}/s against {bare_per_s:,.1f}/s bare: {ratio:.2f}")
         print(json.dumps({name: figures}, default=str))
     return 0
 

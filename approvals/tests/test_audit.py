@@ -96,7 +96,7 @@ def test_a_request_never_gets_a_second_first_event(story):
 
 
 def test_audit_events_are_not_created_in_bulk(story):
-    with pytest.raises(ValueError, match="one by one"):
+    with pytest.raises(ValueError, match="one by one, or with append_all"):
         AuditEvent.objects.bulk_create([AuditEvent(request_id=story[0][0].request_id)])
 
 
@@ -245,3 +245,47 @@ def test_events_written_at_once_for_one_request_form_one_chain(register):
     assert [kind for kind, _ in results] == ["ok"] * 8, results
     checked = audit.check(AuditEvent.objects.order_by("request_id", "pk"))
     assert checked.broken is None and checked.events == 9
+
+
+def appended(request_id, number, kind="notified"):
+    return AuditEvent(request_id=request_id, kind=kind, actor="system", payload={"n": number})
+
+
+def test_events_appended_together_join_the_end_of_each_of_their_requests_chains(story):
+    approved, cancelled = story[0][0].request_id, story[1][0].request_id
+    fresh = AuditEvent(request_id=approved, kind="reminded", actor="system")
+
+    AuditEvent.objects.append_all(
+        [appended(cancelled, 1), appended(approved, 2), appended(cancelled, 3)]
+    )
+    fresh.save()  # one at a time afterwards, after the last of them
+
+    for request_id, before in ((approved, story[0]), (cancelled, story[1])):
+        events = events_of(request_id)
+        assert events[: len(before)] == before
+        assert [e.previous_hash for e in events] == [audit.GENESIS] + [e.hash for e in events[:-1]]
+    assert [e.payload.get("n") for e in events_of(cancelled)] == [None, None, 1, 3]
+    assert events_of(approved)[-1] == fresh
+    assert verify_audit()[0] == 0
+
+
+def test_appending_an_event_already_stored_is_refused(story):
+    with pytest.raises(ValueError, match="append-only"):
+        AuditEvent.objects.append_all([story[0][0]])
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_passes_appending_to_the_same_requests_at_once_keep_every_chain_whole(register):
+    ids = [register()["id"] for _ in range(3)]
+
+    def one_pass(number):
+        # Each pass names the requests in another order; the locks are taken in one.
+        order = ids[number % 3 :] + ids[: number % 3]
+        return lambda: AuditEvent.objects.append_all([appended(i, number) for i in order])
+
+    results = at_once(*(one_pass(n) for n in range(6)))
+
+    assert [kind for kind, _ in results] == ["ok"] * 6, results
+    checked = audit.check(AuditEvent.objects.order_by("request_id", "pk"))
+    assert checked.broken is None and checked.events == 3 + 18
