@@ -40,19 +40,37 @@ def tell_deciders(
     the person a reassignment named (`Purpose.REASSIGNED`): only they are told, if they may
     decide it.
     """
+    return tell_deciders_of_many([approval], purpose, payloads=[payload], handed=handed)
+
+
+def tell_deciders_of_many(
+    approvals: list[ApprovalRequest],
+    purpose: str,
+    *,
+    payloads: list[dict | None] | None = None,
+    handed: Assignee | None = None,
+) -> list[Notice]:
+    """`tell_deciders` for many approvals on one occasion each (a pass's hundreds, `payloads`
+    beside them): their deciders read together, their notices written in one INSERT."""
     purpose = Purpose(purpose)
     role = Assignee.Role.ESCALATION if purpose == Purpose.ESCALATION else None
-    people = permissions.deciders(approval, role=role)
-    if handed is not None:
-        people = [p for p in people if permissions.user_email(p.user) == handed.email_key]
-    if not people:
-        logger.warning(
-            NOBODY_LOG[purpose],
-            approval.pk,
-            extra={"json_fields": {"request_id": str(approval.pk), "purpose": purpose.value}},
-        )
-        return []
-    return outbox.queue(purpose, outbox.deciders(people), approval=approval, payload=payload)
+    found = permissions.deciders_of_many(approvals, role=role)
+    occasions = []
+    payloads = payloads or [None] * len(approvals)
+    for approval, payload in zip(approvals, payloads, strict=True):
+        people = found[approval.pk]
+        if handed is not None:
+            people = [p for p in people if permissions.user_email(p.user) == handed.email_key]
+        if not people:
+            logger.warning(
+                NOBODY_LOG[purpose],
+                approval.pk,
+                extra={"json_fields": {"request_id": str(approval.pk), "purpose": purpose.value}},
+            )
+            continue
+        recipients = outbox.deciders(people)
+        occasions.append(outbox.Occasion(purpose, recipients, approval, payload=payload))
+    return outbox.queue_all(occasions)
 
 
 CATCH_UP = 20  # a person who just added a chat app gets the requests ending soonest, this many

@@ -1,9 +1,10 @@
 """The notification outbox: every notice is a `Notice` row, written in the transaction that made
 it due, and sent from here, each once, on each of its person's channels.
 
-`queue` writes the rows (one per person and channel, `approvals.notify.channels.for_person`);
-once that transaction commits, `send` tries them at once (within a pass, `one_pass`, at the
-pass's end, many requests' notices over one connection per channel), and `send_due` (the last
+`queue` writes the rows (one per person and channel, `approvals.notify.channels.for_person`),
+`queue_all` those of many occasions at once; once that transaction commits, `send` tries them
+at once (within a pass, `one_pass`, at the pass's end, many requests' notices over one
+connection per channel, settled in one transaction), and `send_due` (the last
 step of `manage.py send_notifications`) sends whatever is still due: a row whose process died
 before its attempt, and a row whose channel failed, which is due again `RETRY_DELAY` later for
 that channel only. A row is claimed before it is sent (a conditional UPDATE, like the callbacks'
@@ -78,6 +79,18 @@ def deciders(people: Iterable[permissions.Decider]) -> list[Recipient]:
     return [Recipient(p.email, p.user, p.on_behalf_of) for p in people]
 
 
+@dataclass(frozen=True)
+class Occasion:
+    """One reason to tell people something: what for, whom, and what about (a request, or a
+    delegation); `payload` adds fields to its audit events."""
+
+    purpose: str
+    recipients: Sequence[Recipient]
+    approval: object = None
+    delegation: object = None
+    payload: dict | None = None
+
+
 def queue(
     purpose: str,
     recipients: Iterable[Recipient],
@@ -90,24 +103,36 @@ def queue(
 ) -> list[Notice]:
     """Write the notices of one occasion, one per recipient and channel (or on `only_channel`),
     in the caller's transaction; with `send_now`, try them as soon as it commits."""
+    occasion = Occasion(purpose, list(recipients), approval, delegation, payload)
+    return queue_all([occasion], send_now=send_now, only_channel=only_channel)
+
+
+def queue_all(
+    occasions: Sequence[Occasion], *, send_now: bool = True, only_channel: str = ""
+) -> list[Notice]:
+    """`queue` for many occasions at once (a pass's hundreds): their people's channels read
+    together, their rows written in one INSERT."""
     now = timezone.now()
+    keys = {r.email_key for occasion in occasions for r in occasion.recipients if r.email_key}
+    chosen = channels.for_people(keys)
     rows = [
         Notice(
-            request=approval,
-            delegation=delegation,
-            purpose=purpose,
+            request=occasion.approval,
+            delegation=occasion.delegation,
+            purpose=occasion.purpose,
             channel=channel.name,
             user=recipient.user,
             email=recipient.email.strip(),
             email_key=recipient.email_key,
             on_behalf_of=recipient.on_behalf_of,
-            payload=payload or {},
+            payload=occasion.payload or {},
             created_at=now,
             due_at=now,
         )
-        for recipient in recipients
+        for occasion in occasions
+        for recipient in occasion.recipients
         if recipient.email_key
-        for channel in channels.for_person(recipient.email_key)
+        for channel in chosen[recipient.email_key]
         if channel.name == (only_channel or channel.name)
     ]
     Notice.objects.bulk_create(rows)
@@ -187,8 +212,7 @@ def _send_on_channel(channel, occasions: list[list[Notice]]) -> None:
     if wanted:
         outcomes.update(zip([n.pk for n in wanted], _results(channel, wanted), strict=True))
     with transaction.atomic():
-        for occasion in occasions:
-            _settle(occasion, outcomes)
+        _settle(occasions, outcomes)
 
 
 def _results(channel, notices: list[Notice]) -> list[channels.Result]:
@@ -218,31 +242,37 @@ def _not_needed(notice: Notice, channel: channels.Channel) -> str:
     return ""
 
 
-def _settle(batch: list[Notice], outcomes: dict) -> None:
-    """Store each notice's outcome and write the occasion's audit events and log lines (in the
-    caller's transaction)."""
+def _settle(occasions: list[list[Notice]], outcomes: dict) -> None:
+    """Store each notice's outcome and write each occasion's audit events (appended together)
+    and log lines, in the caller's transaction."""
     now = timezone.now()
-    sent, failed = [], []
-    for notice in batch:
-        result = outcomes[notice.pk]
-        claimed = Notice.objects.filter(pk=notice.pk, claim=notice.claim)
-        if isinstance(result, str):
-            claimed.update(state=Notice.State.DROPPED, due_at=None, claim=None, last_error=result)
-        elif result.sent:
-            sent.append((notice, result))
-        else:
-            retry = result.retry and now - notice.created_at < GIVE_UP_AFTER
-            claimed.update(
-                state=Notice.State.DUE if retry else Notice.State.FAILED,
-                due_at=now + RETRY_DELAY if retry else None,
-                claim=None,
-                attempts=notice.attempts + 1,
-                last_error=result.error[:300],
-            )
-            failed.append((notice, result.error, retry))
-    _store_sent(sent, now)
-    _record(batch[0], [notice for notice, _ in sent], failed, now)
-    _by_email_instead([n for n, _, retry in failed if not retry], now)
+    all_sent, events = [], []
+    for occasion in occasions:
+        sent, failed = [], []
+        for notice in occasion:
+            result = outcomes[notice.pk]
+            claimed = Notice.objects.filter(pk=notice.pk, claim=notice.claim)
+            if isinstance(result, str):
+                claimed.update(
+                    state=Notice.State.DROPPED, due_at=None, claim=None, last_error=result
+                )
+            elif result.sent:
+                sent.append((notice, result))
+            else:
+                retry = result.retry and now - notice.created_at < GIVE_UP_AFTER
+                claimed.update(
+                    state=Notice.State.DUE if retry else Notice.State.FAILED,
+                    due_at=now + RETRY_DELAY if retry else None,
+                    claim=None,
+                    attempts=notice.attempts + 1,
+                    last_error=result.error[:300],
+                )
+                failed.append((notice, result.error, retry))
+        all_sent += sent
+        events += _record(occasion[0], [notice for notice, _ in sent], failed, now)
+        _by_email_instead([n for n, _, retry in failed if not retry], now)
+    _store_sent(all_sent, now)
+    AuditEvent.objects.append_all(events)
 
 
 def _by_email_instead(given_up: list[Notice], now) -> list[Notice]:
@@ -286,8 +316,8 @@ def _store_sent(sent: list, now) -> None:
             )
 
 
-def _record(first: Notice, sent: list[Notice], failed: list, now) -> None:
-    """The audit events and log lines of one occasion on one channel."""
+def _record(first: Notice, sent: list[Notice], failed: list, now) -> list[AuditEvent]:
+    """The log lines of one occasion on one channel; return its audit events, to store."""
     fields = {"purpose": first.purpose, "channel": first.channel, **first.payload}
     log_fields = {
         "request_id": str(first.request_id) if first.request_id else None,
@@ -295,8 +325,9 @@ def _record(first: Notice, sent: list[Notice], failed: list, now) -> None:
         "purpose": first.purpose,
         "channel": first.channel,
     }
+    events = []
     if sent:
-        _audit(first, SENT_KIND, {"recipients": [n.email for n in sent], **fields}, now)
+        events += _audit(first, SENT_KIND, {"recipients": [n.email for n in sent], **fields}, now)
         logger.info(
             "Sent the %s notice of %s to %d person(s) by %s",
             first.purpose,
@@ -309,7 +340,7 @@ def _record(first: Notice, sent: list[Notice], failed: list, now) -> None:
         error = failed[0][1]
         retry = any(again for _, _, again in failed)
         recipients = [n.email for n, _, _ in failed]
-        _audit(
+        events += _audit(
             first,
             FAILED_KIND,
             {"recipients": recipients, "error": error, "retry": retry, **fields},
@@ -327,19 +358,23 @@ def _record(first: Notice, sent: list[Notice], failed: list, now) -> None:
                 "json_fields": {**log_fields, "failed": len(failed), "error": error, "retry": retry}
             },
         )
+    return events
 
 
-def _audit(first: Notice, kinds: dict, payload: dict, now) -> None:
+def _audit(first: Notice, kinds: dict, payload: dict, now) -> list[AuditEvent]:
     """The audit event of a request's notices, where its purpose has one (an update of a chat
     message and a delegate's notice have none)."""
-    if first.request_id and first.purpose in kinds:
-        AuditEvent.objects.create(
+    if not first.request_id or first.purpose not in kinds:
+        return []
+    return [
+        AuditEvent(
             request=first.request,
             kind=kinds[first.purpose],
             actor="system",
             at=now,
             payload=payload,
         )
+    ]
 
 
 def _subject(notice: Notice) -> str:

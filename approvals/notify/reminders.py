@@ -18,7 +18,9 @@ An escalation is due once `escalates_at` has passed while `escalated_at` is stil
 `escalate_due` tells the escalation targets they may now decide (they may from `escalates_at` on
 whether or not they were told yet, see `approvals.permissions`). Each request is locked while its
 turn is recorded and its notices queued, so two passes at once never queue the same notice
-twice; they go out once that commits. Closed requests get nothing.
+twice; they go out once that commits. First notices and reminders are taken `REMIND_BATCH`
+requests to a transaction (a pass skips those another holds), their deciders found together.
+Closed requests get nothing.
 """
 
 import logging
@@ -29,6 +31,7 @@ from functools import cache
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from approvals.models import ApprovalRequest, Assignee, AuditEvent, open_q
@@ -119,37 +122,43 @@ def send_due_notices(limit: int = 500) -> int:
     A request whose job was down over several reminder points gets one reminder, not one per
     point: its next reminder moves to the first point still ahead.
     """
-    due = (
-        ApprovalRequest.objects.filter(open_q(), next_reminder_at__lte=timezone.now())
-        .order_by("next_reminder_at")
-        .values_list("pk", flat=True)[:limit]
-    )
+    taken = 0
     with outbox.one_pass():  # their notices go out together, as the pass ends
-        return sum(remind(request_id) for request_id in list(due))
+        while taken < limit and (took := remind(min(REMIND_BATCH, limit - taken))):
+            taken += took
+    return taken
 
 
-def remind(request_id) -> bool:
-    """Take one request's due notice (its first, or a reminder), move its next one on, and queue
-    it to those who may decide it now; return whether this call took it."""
+REMIND_BATCH = 100  # the requests `remind` locks and queues in one transaction
+
+
+def remind(limit: int) -> int:
+    """Take the due notices (a first notice, or a reminder) of up to `limit` requests, move
+    each one's next notice on, and queue them to those who may decide each now, in one
+    transaction; return how many requests this call took."""
     with transaction.atomic():
         now = timezone.now()
-        # Another pass holding the row is taking it already: skip rather than wait.
-        approval = (
+        # Requests another pass holds are being taken by it: skip them rather than wait.
+        due = list(
             ApprovalRequest.objects.select_for_update(skip_locked=True)
-            .filter(open_q(), pk=request_id, next_reminder_at__lte=now)
-            .first()
+            .filter(open_q(), next_reminder_at__lte=now)
+            .order_by("next_reminder_at", "pk")[:limit]
         )
-        if approval is None:
-            return False  # decided, closed, or taken by another pass meanwhile
-        first = approval.notified_at is None
-        purpose = notices.Purpose.NEW if first else notices.Purpose.REMINDER
-        payload = {} if first else {"point_at": iso_utc(approval.next_reminder_at)}
+        prefetch_related_objects(due, "assignees", "decisions")
+        first = [approval for approval in due if approval.notified_at is None]
+        later = [approval for approval in due if approval.notified_at is not None]
+        points = [{"point_at": iso_utc(approval.next_reminder_at)} for approval in later]
+        for approval in due:
+            approval.notified_at = approval.notified_at or now
+            approval.next_reminder_at = next_reminder_at(
+                approval.created_at, approval.expires_at, now
+            )
         if first:
-            approval.notified_at = now
-        approval.next_reminder_at = next_reminder_at(approval.created_at, approval.expires_at, now)
-        approval.save(update_fields=["notified_at", "next_reminder_at"])
-        notices.tell_deciders(approval, purpose, payload=payload)
-    return True
+            notices.tell_deciders_of_many(first, notices.Purpose.NEW)
+        if later:
+            notices.tell_deciders_of_many(later, notices.Purpose.REMINDER, payloads=points)
+        ApprovalRequest.objects.bulk_update(due, ["notified_at", "next_reminder_at"])
+    return len(due)
 
 
 def escalate_due(limit: int = 500) -> int:

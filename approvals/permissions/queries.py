@@ -7,6 +7,8 @@ e-mails live in Django's user table, not in canonical form, so SQL only narrows 
 those the approval could name and the rule itself, tested in Python on each, decides.
 """
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
@@ -128,40 +130,86 @@ def deciders(approval: ApprovalRequest, role: str | None = None) -> list[Decider
     With `role` set to "escalation", only those the escalation newly lets decide (and their
     delegates): whom to tell when the request escalates.
     """
+    return deciders_of_many([approval], role)[approval.pk]
+
+
+def deciders_of_many(
+    approvals: Iterable[ApprovalRequest], role: str | None = None
+) -> dict[object, list[Decider]]:
+    """`deciders` of each of `approvals`, by primary key, in a few queries for all of them (a
+    notice pass's hundreds; prefetch their `assignees` and `decisions`)."""
     if role not in (None, Assignee.Role.ESCALATION):
         raise ValueError(f"deciders: role is None or {Assignee.Role.ESCALATION!r}, not {role!r}")
-    if not approval.is_open:
-        return []
-    facts = Facts.of(approval)
-    named = _named_deciders(facts, newly_by_escalation=role is not None)
-    found = {person.user.pk: person for person in named}
-    result = [Decider(person.user) for person in named] + _standing_in(facts, found)
-    return sorted(result, key=lambda decider: decider.email.lower())
-
-
-def _named_deciders(facts: Facts, *, newly_by_escalation: bool = False) -> list[Person]:
-    """The approvers who may decide as themselves (`rules.may_decide`), oldest account first."""
-    accounts = _approvers()
-    if newly_by_escalation or not rules.names_nobody().holds(facts):
-        # Only those its rows name can be; narrow in SQL before the exact rule.
-        accounts = _named_only(accounts, facts.assignees)
-    people = (Person.of(account, approver=True) for account in accounts)
-    return [
-        person
-        for person in people
-        if rules.may_decide(person, newly_by_escalation=newly_by_escalation).holds(facts)
+    approvals = list(approvals)
+    facts = {approval.pk: Facts.of(approval) for approval in approvals if approval.is_open}
+    named = dict(
+        zip(facts, _named_deciders_of(list(facts.values()), role is not None), strict=True)
+    )
+    delegators = {person.user.pk for people in named.values() for person in people}
+    delegations = [
+        (delegation, Person.of(delegation.delegate))
+        for delegation in delegations_in_force(delegator__in=delegators)
     ]
+    result = {approval.pk: [] for approval in approvals}
+    for pk, people in named.items():
+        found = {person.user.pk: person for person in people}
+        found_deciders = [Decider(person.user) for person in people]
+        standing_in = _standing_in(facts[pk], found, delegations)
+        result[pk] = sorted(found_deciders + standing_in, key=lambda d: d.email.lower())
+    return result
 
 
-def _standing_in(facts: Facts, found: dict[int, Person]) -> list[Decider]:
+def _named_deciders_of(
+    all_facts: list[Facts], newly_by_escalation: bool = False
+) -> list[list[Person]]:
+    """For each of `all_facts`, the approvers who may decide as themselves (`rules.may_decide`),
+    oldest account first: the approvers are read once, and each approval tests the rule on
+    those its rows could name (everyone, when it names nobody)."""
+    if not all_facts:
+        return []
+    names_everyone = [
+        not newly_by_escalation and rules.names_nobody().holds(facts) for facts in all_facts
+    ]
+    accounts = _approvers()
+    if not any(names_everyone):
+        # Only those the rows name can be; narrow in SQL before the exact rule.
+        accounts = _named_only(accounts, [a for facts in all_facts for a in facts.assignees])
+    people = [Person.of(account, approver=True) for account in accounts]
+    by_mailbox, by_group = defaultdict(list), defaultdict(list)
+    for person in people:
+        by_mailbox[person.email].append(person)
+        for group in person.groups:
+            by_group[group].append(person)
+    rule = {
+        person.user.pk: rules.may_decide(person, newly_by_escalation=newly_by_escalation)
+        for person in people
+    }
+    found = []
+    for facts, everyone in zip(all_facts, names_everyone, strict=True):
+        if everyone:
+            candidates = people
+        else:  # those a row names by mailbox or group: the rule decides among them
+            named = {
+                person.user.pk: person
+                for row in facts.assignees
+                for person in (by_mailbox[row.email_key] if row.email_key else by_group[row.group])
+            }
+            candidates = [named[pk] for pk in sorted(named)]
+        found.append([p for p in candidates if rule[p.user.pk].holds(facts)])
+    return found
+
+
+def _standing_in(facts: Facts, found: dict[int, Person], delegations: list) -> list[Decider]:
     """The delegates of the people `found` who may decide on their behalf (`rules.may_decide`
-    with a delegator), each once, for the first of their delegators who lets them."""
-    delegations = delegations_in_force(delegator__in=list(found)).exclude(delegate__in=list(found))
+    with a delegator), each once, for the first of their delegators who lets them. Among
+    `delegations`: (delegation, delegate) pairs of those in force, in `delegations_in_force`'s
+    order."""
     result, standing = [], set()
-    for delegation in delegations:
-        if delegation.delegate_id in standing:
+    for delegation, delegate in delegations:
+        delegator = found.get(delegation.delegator_id)
+        taken = delegation.delegate_id in found or delegation.delegate_id in standing
+        if delegator is None or taken:
             continue
-        delegate, delegator = Person.of(delegation.delegate), found[delegation.delegator_id]
         if rules.may_decide(delegate, delegator).holds(facts):
             standing.add(delegation.delegate_id)
             result.append(Decider(delegate.user, on_behalf_of=delegator.email))
@@ -188,7 +236,7 @@ def possible_decider_count(
         rows += [Assignee(role=role, email_key=emails.canonical(a)) for a in addresses]
         rows += [Assignee(role=role, group=group) for group in groups]
     would_be = Facts(emails.person(requester_email), tuple(rows), said={}, escalated=True)
-    return len(_named_deciders(would_be))
+    return len(_named_deciders_of([would_be])[0])
 
 
 def _approvers() -> QuerySet:

@@ -436,6 +436,46 @@ def test_the_page_the_inbox_the_mail_and_visibility_agree_for_every_user(
     assert may == expected
 
 
+CLOSED_SHAPES = ("closed", "sent back")
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_the_deciders_of_many_requests_asked_at_once_are_each_ones_own(
+    register, make_user, finance, shape
+):
+    """`deciders_of_many`, which a notice pass asks for its hundreds of requests, gives each
+    request in the company of others the answer `deciders` gives it alone."""
+    request_id = _registered_in_shape(shape, register, make_user)
+    others = [
+        register(requester_email="ben@example.com", **fields)["id"]
+        for fields in (
+            {},
+            {
+                "assignees": ["anna@example.com"],
+                "escalate_to": ["finance"],
+                "escalate_after_seconds": 3600,
+            },
+            {"assignee_groups": ["finance"], "assignees": ["carl@example.com"]},
+        )
+    ]
+    ApprovalRequest.objects.filter(pk=others[1]).update(escalates_at=timezone.now())
+    approvals = ApprovalRequest.objects.prefetch_related("assignees", "decisions")
+    approvals = list(approvals.filter(pk__in=[request_id, *others]))
+
+    for role in (None, Assignee.Role.ESCALATION):
+        together = permissions.deciders_of_many(approvals, role)
+        alone = {approval.pk: permissions.deciders(approval, role) for approval in approvals}
+        assert {pk: _names(found) for pk, found in together.items()} == {
+            pk: _names(found) for pk, found in alone.items()
+        }, (shape, role)
+    [mine] = [approval for approval in approvals if str(approval.pk) == request_id]
+    assert _names(permissions.deciders_of_many(approvals)[mine.pk]) or shape in CLOSED_SHAPES
+
+
+def _names(deciders) -> list[tuple[str, str]]:
+    return [(d.user.username, d.on_behalf_of) for d in deciders]
+
+
 @pytest.mark.parametrize("shape", SHAPES)
 def test_an_approve_from_google_chat_agrees_with_the_page_for_every_user(
     client, register, make_user, finance, signing_key, shape

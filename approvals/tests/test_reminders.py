@@ -17,7 +17,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from approvals import permissions, services
+from approvals import audit, permissions, services
 from approvals.models import ApprovalRequest, AuditEvent, Delegation, Notice, Status
 from approvals.notify import outbox, reminders
 from approvals.tests.conftest import postgres_only
@@ -80,6 +80,11 @@ def live_for(request_id, lived, left) -> ApprovalRequest:
 
 def events(request_id, kind) -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(request_id=request_id, kind=kind).order_by("at", "pk"))
+
+
+def verify_audit_chains():
+    """Where the audit log's chains break (None: nowhere)."""
+    return audit.check(AuditEvent.objects.order_by("request_id", "pk")).broken
 
 
 def recipients(mailoutbox) -> list[str]:
@@ -502,6 +507,60 @@ def test_two_passes_at_once_send_each_reminder_and_escalation_once(escalated_req
         ]
     assert len(events(request_id, AuditEvent.Kind.ESCALATED)) == 5
     assert len(events(request_id, AuditEvent.Kind.REMINDED)) == 5
+
+
+def due_mix(register, reminded: int, first: int) -> tuple[list, list]:
+    """Requests whose reminder is due (`reminded` of them) and whose first notice is due
+    (`first`), as a month-end pass finds them; (reminder ids, first-notice ids)."""
+    later = [register(title=f"Reminded {n}")["id"] for n in range(reminded)]
+    new = [register(title=f"New {n}")["id"] for n in range(first)]
+    for request_id in later:  # registered first: each registration here runs a pass
+        live_for(request_id, lived=1.6 * DAY, left=1.4 * DAY)
+    for request_id in new:
+        move(request_id, notified_at=None, next_reminder_at=timezone.now())
+    return later, new
+
+
+def test_a_pass_takes_its_requests_in_batches_and_tells_each_its_own_notice_once(
+    register, team, monkeypatch, mailoutbox
+):
+    monkeypatch.setattr(reminders, "REMIND_BATCH", 3)
+    later, new = due_mix(register, reminded=4, first=3)
+    mailoutbox.clear()
+
+    assert reminders.send_due_notices() == 7
+
+    subjects = sorted(m.subject.split(" (")[0] for m in mailoutbox)
+    expected = [f"Reminder: Reminded {n}" for n in range(4)]
+    expected += [f"Approval needed: New {n}" for n in range(3)]
+    assert subjects == sorted(subject for subject in expected for _ in team)
+    for request_id in later:
+        [event] = events(request_id, AuditEvent.Kind.REMINDED)
+        assert sorted(event.payload["recipients"]) == sorted(p.email for p in team.values())
+    for request_id in new:
+        assert len(events(request_id, AuditEvent.Kind.NOTIFIED)) == 2  # registration's, and this
+        assert stored(request_id).next_reminder_at > timezone.now()
+    assert reminders.send_due_notices() == 0
+    assert verify_audit_chains() is None
+
+
+@postgres_only
+def test_two_passes_at_once_over_many_requests_tell_each_request_once(
+    register, team, monkeypatch, mailoutbox
+):
+    monkeypatch.setattr(reminders, "REMIND_BATCH", 3)
+    later, new = due_mix(register, reminded=10, first=10)
+    mailoutbox.clear()
+
+    assert sum(two_passes_at_once(reminders.send_due_notices)) == 20
+
+    assert len(mailoutbox) == 20 * len(team)
+    assert len({(m.subject, m.to[0]) for m in mailoutbox}) == 20 * len(team)
+    for request_id in later:
+        assert len(events(request_id, AuditEvent.Kind.REMINDED)) == 1
+    for request_id in new:
+        assert len(events(request_id, AuditEvent.Kind.NOTIFIED)) == 2
+    assert verify_audit_chains() is None
 
 
 # --- A mail server that fails --------------------------------------------------------------------

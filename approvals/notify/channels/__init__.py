@@ -14,7 +14,16 @@ from approvals.models import Channel as Names
 from approvals.models import ChannelPreference
 from approvals.notify.channels.base import SENT, Channel, ChannelDown, Result
 
-__all__ = ["SENT", "Channel", "ChannelDown", "Result", "all_channels", "channel", "for_person"]
+__all__ = [
+    "SENT",
+    "Channel",
+    "ChannelDown",
+    "Result",
+    "all_channels",
+    "channel",
+    "for_people",
+    "for_person",
+]
 
 CLASSES = {
     Names.EMAIL: "approvals.notify.channels.email.EmailChannel",
@@ -36,8 +45,14 @@ def all_channels() -> list[Channel]:
 
 def turned_off(email_key: str) -> set[str]:
     """The channels the person with this mailbox turned off."""
-    preference = ChannelPreference.objects.filter(email_key=email_key).first()
-    return set(preference.off) if preference else set()
+    return turned_off_among({email_key}).get(email_key, set())
+
+
+def turned_off_among(email_keys: set[str]) -> dict[str, set[str]]:
+    """The channels each of these people turned off, by mailbox (those who turned none off are
+    left out)."""
+    preferences = ChannelPreference.objects.filter(email_key__in=email_keys)
+    return {preference.email_key: set(preference.off) for preference in preferences}
 
 
 def reachable(email_key: str) -> list[Channel]:
@@ -48,8 +63,22 @@ def reachable(email_key: str) -> list[Channel]:
 def for_person(email_key: str, off: set[str] | None = None) -> list[Channel]:
     """The channels a notice to this person goes out on: those that reach them, less those they
     turned off; e-mail when that leaves none."""
-    reach = reachable(email_key)
     off = turned_off(email_key) if off is None else off
+    return _chosen(reachable(email_key), off)
+
+
+def for_people(email_keys: set[str]) -> dict[str, list[Channel]]:
+    """`for_person` of each of these mailboxes, in a query or two per channel for all of them."""
+    off = turned_off_among(email_keys)
+    reaching = [(c, c.reaching(email_keys)) for c in all_channels() if c.is_on()]
+    return {
+        key: _chosen([c for c, reached in reaching if key in reached], off.get(key, set()))
+        for key in email_keys
+    }
+
+
+def _chosen(reach: list[Channel], off: set[str]) -> list[Channel]:
+    """Of the channels that reach a person, those they left on; e-mail when that leaves none."""
     chosen = [c for c in reach if c.name not in off]
     if chosen or not reach:
         return chosen

@@ -32,7 +32,7 @@ class ChannelDown(Exception):
 
 class Channel:
     """A way to reach people. Subclasses set `name` (an `approvals.models.Channel` value) and
-    implement `is_on` and `send`; `reaches` when not everyone on it can be reached."""
+    implement `is_on` and `send`; `reaching` when not everyone on it can be reached."""
 
     name: str = ""
 
@@ -46,10 +46,14 @@ class Channel:
         """Whether the deployment turned the channel on (its settings are set)."""
         raise NotImplementedError
 
+    def reaching(self, email_keys: set[str]) -> set[str]:
+        """Those of these mailboxes whose people can be sent notices here, as far as the app
+        knows before trying (Google Chat: only once they added the app); one query for many."""
+        return set(email_keys)
+
     def reaches(self, email_key: str) -> bool:
-        """Whether the person with this mailbox can be sent notices here, as far as the app knows
-        before trying (Google Chat: only once they added the app)."""
-        return True
+        """Whether the person with this mailbox can be sent notices here (`reaching`)."""
+        return email_key in self.reaching({email_key})
 
     def send(self, notices: Sequence[Notice]) -> list[Result]:
         """Send each notice (all of one request, occasion and channel); one Result each, in

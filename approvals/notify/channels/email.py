@@ -35,8 +35,8 @@ class EmailChannel(Channel):
     def is_on(self) -> bool:
         return True
 
-    def reaches(self, email_key: str) -> bool:
-        return bool(email_key)
+    def reaching(self, email_keys: set[str]) -> set[str]:
+        return {key for key in email_keys if key}
 
     def send(self, notices: Sequence[Notice]) -> list[Result]:
         """Each mail over one connection; a server that quotes a link back has it taken out."""

@@ -33,10 +33,11 @@ class GoogleChatChannel(Channel):
     def is_on(self) -> bool:
         return bool(settings.APPROVALS_GOOGLE_CHAT_AUDIENCE)
 
-    def reaches(self, email_key: str) -> bool:
+    def reaching(self, email_keys: set[str]) -> set[str]:
         # With app authentication the Chat API finds no one by e-mail: only the direct-message
         # space learned when the person added the app (ADDED_TO_SPACE) reaches them.
-        return ChatAccount.objects.filter(channel=self.name, email_key=email_key).exists()
+        known = ChatAccount.objects.filter(channel=self.name, email_key__in=email_keys)
+        return set(known.values_list("email_key", flat=True))
 
     def send(self, notices: Sequence[Notice]) -> list[Result]:
         """Each notice as a message in the person's space; an update edits the message in place."""

@@ -108,15 +108,16 @@ class SlackChannel(Channel):
     def is_on(self) -> bool:
         return bool(settings.APPROVALS_SLACK_BOT_TOKEN and settings.APPROVALS_SLACK_SIGNING_SECRET)
 
-    def reaches(self, email_key: str) -> bool:
+    def reaching(self, email_keys: set[str]) -> set[str]:
         """Everyone, but someone Slack had no user for lately: they get e-mail instead (and are
         looked up again `ABSENT_FOR` later: they may have joined)."""
-        return not ChatAccount.objects.filter(
+        absent = ChatAccount.objects.filter(
             channel=self.name,
-            email_key=email_key,
+            email_key__in=email_keys,
             conversation="",
             learned_at__gt=timezone.now() - ABSENT_FOR,
-        ).exists()
+        ).values_list("email_key", flat=True)
+        return set(email_keys) - set(absent)
 
     def send(self, notices: Sequence[Notice]) -> list[Result]:
         """Each notice in turn; once Slack is down, the rest wait for the next pass."""
