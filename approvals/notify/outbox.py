@@ -28,7 +28,7 @@ from datetime import timedelta
 from itertools import groupby
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, prefetch_related_objects
 from django.utils import timezone
 
 from approvals import emails, permissions
@@ -191,6 +191,9 @@ def send(ids: Sequence[int]) -> int:
         .select_related("request", "delegation", "user", "updates")
         .order_by("channel", "request_id", "purpose", "pk")
     )
+    # What the rules read of each request (`permissions.rules.Facts`), for all of them at once.
+    approvals = [notice.request for notice in taken if notice.request_id]
+    prefetch_related_objects(approvals, "assignees", "decisions")
     for name, on_channel in groupby(taken, key=lambda n: n.channel):
         occasions = [
             list(occasion)
