@@ -107,7 +107,7 @@ bench-smoke: $(STAMP)
 
 # Where a registration and an inbox page spend their time (pyinstrument; database approver_profile).
 profile: $(STAMP)
-	$(BIN)/python -m bench.profile
+	$(BIN)/python -m bench.profile $(PROFILE_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache

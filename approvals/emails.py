@@ -23,6 +23,7 @@ domain IDNA refuses, over 254 characters) raises `InvalidAddress`: registration 
 account with such an e-mail cannot decide.
 """
 
+import functools
 import ipaddress
 import re
 import unicodedata
@@ -96,7 +97,9 @@ def _local_part(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+@functools.lru_cache(maxsize=1024)
 def _domain(domain: str) -> str:
+    # Kept: a company's few domains come back on every address (IDNA is most of the cost).
     if domain.startswith("[") and domain.endswith("]"):
         return "[" + _address_literal(domain[1:-1]) + "]"
     domain = domain[:-1] if domain.endswith(".") else domain

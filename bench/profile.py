@@ -14,7 +14,8 @@ import time
 import uuid
 
 from bench.driver import PG_URL, fresh_database
-from bench.scenarios import INVOKER, add_pending, make_approver
+from bench.scale import copy_requests
+from bench.scenarios import INVOKER, make_approver
 from standins.google import CertsServer, SigningKey, TokenMinter
 
 DB_NAME = os.environ.get("BENCH_PROFILE_DB_NAME", "approver_profile")
@@ -116,7 +117,7 @@ def inbox(rows):
     from approvals.models import ApprovalRequest, Status
 
     ApprovalRequest.objects.filter(status=Status.PENDING).update(status=Status.CANCELLED)
-    add_pending(0, rows)
+    copy_requests(0, rows)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     manager = make_approver("inbox", "inbox@example.com")

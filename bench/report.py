@@ -68,7 +68,7 @@ def report(config, info, figures, started_at):
 def formatted(figures):
     """Every figure of a scenario as the page prints it."""
     return {
-        key: fmt(value, 2 if key == "ratio" else 1)
+        key: fmt(value, 2 if key.endswith("ratio") else 1)
         if isinstance(value, float)
         else f"{value:,}"
         if isinstance(value, int)
