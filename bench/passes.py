@@ -301,8 +301,10 @@ def chat_notices(count):
         sent = Notice.objects.filter(channel="slack", state=Notice.State.SENT, purpose="new")
         one = sent.select_related("request", "user").first()
         text, blocks = slack._content(one)
+        message = {"channel": one.ref["channel"], "text": text, "blocks": blocks}
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as file:
-            json.dump({"channel": one.ref["channel"], "text": text, "blocks": blocks}, file)
+            json.dump(message, file)
+        sdk_seconds = slack_sdk_floor(message, sent.count())
         bare = run_json(
             *("-m", "bench.bare", "slack", "--url", api_url + "chat.postMessage"),
             *("--token", BOT_TOKEN, "--count", str(sent.count()), "--message", file.name),
@@ -322,4 +324,18 @@ def chat_notices(count):
         "per_s": per_s,
         "bare_per_s": bare_per_s,
         "ratio": per_s / bare_per_s,
+        "sdk_per_s": sent.count() / sdk_seconds,
+        "sdk_ratio": sdk_seconds / seconds,
     }
+
+
+def slack_sdk_floor(message, count):
+    """Seconds for the app's slack_sdk `WebClient` to post `count` copies of one pre-rendered
+    message: what slack_sdk costs (urllib, a connection per call) before the app does anything
+    of its own."""
+    from approvals.notify.channels import slack
+
+    started = time.perf_counter()
+    for _ in range(count):
+        slack.client().chat_postMessage(**message)
+    return time.perf_counter() - started

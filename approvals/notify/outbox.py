@@ -28,7 +28,7 @@ from datetime import timedelta
 from itertools import groupby
 
 from django.db import transaction
-from django.db.models import F, prefetch_related_objects
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from approvals import emails, permissions
@@ -42,6 +42,8 @@ GIVE_UP_AFTER = timedelta(days=1)  # ... until this long after it was queued
 LEASE = timedelta(minutes=5)  # a claimed notice is due again this long after, if never recorded
 # Notices a pass sends per call of a channel (one SMTP connection for that many mails).
 SEND_BATCH = 500
+# What recording a sent notice changes (`_store_sent`).
+SENT_FIELDS = ["state", "due_at", "claim", "sent_at", "attempts", "ref", "last_error"]
 
 Purpose = Notice.Purpose
 SENT_KIND = {
@@ -303,20 +305,27 @@ def _by_email_instead(given_up: list[Notice], now) -> list[Notice]:
 
 
 def _store_sent(sent: list, now) -> None:
-    """Mark the sent notices sent: one UPDATE for those without a handle (e-mail's), one each
-    for those whose channel gave one (a chat message's)."""
-    plain = [notice.pk for notice, result in sent if not result.ref]
-    fields = {"state": Notice.State.SENT, "due_at": None, "claim": None, "sent_at": now}
-    if plain:
-        claim = sent[0][0].claim
-        Notice.objects.filter(pk__in=plain, claim=claim).update(
-            **fields, attempts=F("attempts") + 1, ref={}, last_error=""
-        )
+    """Mark the sent notices sent, with the channel's handle of each message (a chat
+    message's; none for a mail), in one UPDATE: those whose claim still holds (a claim lost,
+    its lease run out, is the later attempt's to record)."""
+    if not sent:
+        return
+    claim = sent[0][0].claim
+    ids = [notice.pk for notice, _ in sent]
+    held = set(
+        Notice.objects.select_for_update()
+        .filter(pk__in=ids, claim=claim)
+        .values_list("pk", flat=True)
+    )
+    rows = []
     for notice, result in sent:
-        if result.ref:
-            Notice.objects.filter(pk=notice.pk, claim=notice.claim).update(
-                **fields, attempts=notice.attempts + 1, ref=result.ref, last_error=""
-            )
+        if notice.pk not in held:
+            continue
+        notice.state, notice.sent_at, notice.attempts = Notice.State.SENT, now, notice.attempts + 1
+        notice.due_at = notice.claim = None
+        notice.ref, notice.last_error = result.ref, ""
+        rows.append(notice)
+    Notice.objects.bulk_update(rows, SENT_FIELDS)
 
 
 def _record(first: Notice, sent: list[Notice], failed: list, now) -> list[AuditEvent]:

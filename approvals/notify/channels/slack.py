@@ -123,17 +123,21 @@ class SlackChannel(Channel):
         """Each notice in turn; once Slack is down, the rest wait for the next pass."""
         results: list[Result] = []
         down = ""
+        known = _conversations({notice.email_key for notice in notices})
         for notice in notices:
             if down:
                 results.append(Result(False, down, retry=True))
                 continue
             try:
-                results.append(Result(True, ref=_send(notice)))
+                results.append(Result(True, ref=_send(notice, known)))
             except SlackDown as failure:
                 down = str(failure)
                 results.append(Result(False, down, retry=True))
             except SlackApiError as refused:
-                results.append(_refused(notice, slack_error(refused)))
+                error = slack_error(refused)
+                if error == "channel_not_found":  # found anew for this person's next notice
+                    known.pop(notice.email_key, None)
+                results.append(_refused(notice, error))
             except NoMessage as missing:
                 results.append(Result(False, str(missing), retry=False))
         return results
@@ -153,7 +157,7 @@ class NoMessage(Exception):
     """An update of a message that was never sent, or not on Slack."""
 
 
-def _send(notice: Notice) -> dict:
+def _send(notice: Notice, known: dict[str, str]) -> dict:
     """Send one notice; the message's `{"channel", "ts"}`."""
     if notice.purpose == Notice.Purpose.UPDATE:
         ref = notice.updates.ref if notice.updates else {}
@@ -169,7 +173,9 @@ def _send(notice: Notice) -> dict:
         )
         return {"channel": sent["channel"], "ts": sent["ts"]}
     text, blocks = _content(notice)
-    sent = call("chat.postMessage", channel=conversation(notice), text=text, blocks=blocks)
+    channel = known.get(notice.email_key) or conversation(notice)
+    known[notice.email_key] = channel
+    sent = call("chat.postMessage", channel=channel, text=text, blocks=blocks)
     return {"channel": sent["channel"], "ts": sent["ts"]}
 
 
@@ -184,6 +190,12 @@ def _content(notice: Notice) -> tuple[str, list[dict] | None]:
     if notice.purpose == Notice.Purpose.DELEGATION:
         return slack_layout.delegation_text(notice.delegation), None
     raise NoMessage(f"No Slack message for a {notice.purpose!r} notice.")
+
+
+def _conversations(email_keys: set[str]) -> dict[str, str]:
+    """The direct messages with the app already known for these people, by mailbox."""
+    known = ChatAccount.objects.filter(channel=Names.SLACK, email_key__in=email_keys)
+    return dict(known.exclude(conversation="").values_list("email_key", "conversation"))
 
 
 def conversation(notice: Notice) -> str:
