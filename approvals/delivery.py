@@ -52,6 +52,9 @@ STORED_FIELDS = [
 # can last (connecting with retries, a token refresh, the POST and google-auth's retries of a 401),
 # short enough that a callback whose sender died goes out again soon.
 ATTEMPT_LEASE = timedelta(minutes=10)
+# Longer than any one attempt can last, as above; a pass's POST starts only while this much of its
+# batch's lease remains (`_post_in_lease`), so no POST outlives its claim however slow the batch.
+LONGEST_ATTEMPT = timedelta(minutes=2)
 # A pass's batch gives each of its threads about this many callbacks: enough that a batch's two
 # transactions cost little per callback, few enough that two passes at once split a backlog.
 ROUNDS_PER_BATCH = 12
@@ -162,11 +165,12 @@ def send_due(concurrency: int | None = None, batch_size: int | None = None) -> i
     with ThreadPoolExecutor(concurrency, thread_name_prefix="callback") as pool:
         try:
             claim = claim_due(ApprovalRequest.objects.all(), batch_size)
-            posts = post_all(pool, claim.approvals)
+            posts = post_all(pool, claim)
             while claim.approvals:
                 following = claim_due(ApprovalRequest.objects.all(), batch_size)
-                following_posts = post_all(pool, following.approvals)
-                record(claim, {request_id: post.result() for request_id, post in posts.items()})
+                following_posts = post_all(pool, following)
+                answers = {request_id: post.result() for request_id, post in posts.items()}
+                record(claim, {request_id: a for request_id, a in answers.items() if a})
                 attempted += len(claim.approvals)
                 claim, posts = following, following_posts
         except BaseException:
@@ -216,9 +220,9 @@ def _claim_mark(now: datetime) -> datetime:
     return now + ATTEMPT_LEASE + timedelta(microseconds=secrets.randbelow(1_000_000))
 
 
-def post_all(pool: ThreadPoolExecutor, approvals: list[ApprovalRequest]) -> dict:
-    """Queue the POSTs of the approvals' callbacks on `pool`; each one's future Attempt by request
-    id.
+def post_all(pool: ThreadPoolExecutor, claim: Claim) -> dict:
+    """Queue the POSTs of the claimed callbacks on `pool`; each one's future Attempt (None: not
+    sent, `_post_in_lease`) by request id.
 
     The bodies are built here, in the caller's thread, so the threads only speak HTTP and need no
     database connection: they are as safe on SQLite (one writer at a time, in-memory databases
@@ -226,12 +230,28 @@ def post_all(pool: ThreadPoolExecutor, approvals: list[ApprovalRequest]) -> dict
     one callback session: its connection pool (urllib3) is thread-safe, and two threads
     refreshing its token at once fetch it twice at worst (google-auth-library-python#1780).
     """
+    last_start = claim.mark - LONGEST_ATTEMPT
     return {
         approval.pk: pool.submit(
-            post_callback, approval.callback_url, callback_body(approval), READ_TIMEOUT_SECONDS
+            _post_in_lease, approval.pk, approval.callback_url, callback_body(approval), last_start
         )
-        for approval in approvals
+        for approval in claim.approvals
     }
+
+
+def _post_in_lease(request_id, url: str, body: dict, last_start: datetime) -> Attempt | None:
+    """POST one callback of a batch, or None (not sent) once it is too late to start: a batch
+    waiting behind endpoints that time out could otherwise still be sending when its lease ran
+    out and another pass had claimed and sent the callback too. Unrecorded, it is due again then.
+    """
+    if timezone.now() > last_start:
+        logger.warning(
+            "Callback for request %s not sent: its claim runs out too soon; due again then",
+            request_id,
+            extra={"json_fields": {"request_id": str(request_id)}},
+        )
+        return None
+    return post_callback(url, body, READ_TIMEOUT_SECONDS)
 
 
 def record(claim: Claim, attempts: dict) -> dict:

@@ -1,8 +1,10 @@
 """The callback to the waiting workflow: its body, its token, and what each answer leads to."""
 
+import dataclasses
 import datetime
 import io
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -387,3 +389,18 @@ def test_a_pass_sends_batch_after_batch_from_its_threads_on_either_database(
 
     assert {c.body["request_id"] for c in receiver.received} == {str(i) for i in ids}
     assert set(ApprovalRequest.objects.values_list("delivery_status", flat=True)) == {"delivered"}
+
+
+def test_a_pass_starts_no_post_that_could_outlive_its_claim(register, manager, receiver, caplog):
+    """A batch queued behind slow endpoints does not send once its lease is nearly over: another
+    pass could claim and send the callback after the lease, so it is left due for then."""
+    [request_id] = decided_with_a_failed_first_attempt(register, manager, receiver, [200])
+    claim = delivery.claim_due(ApprovalRequest.objects.filter(pk=request_id), limit=1)
+    nearly_over = timezone.now() + delivery.LONGEST_ATTEMPT - datetime.timedelta(seconds=1)
+
+    with ThreadPoolExecutor(1) as pool:
+        posts = delivery.post_all(pool, dataclasses.replace(claim, mark=nearly_over))
+
+    assert posts[request_id].result() is None
+    assert receiver.received == []
+    assert "not sent: its claim runs out too soon" in caplog.text
