@@ -209,8 +209,10 @@ def claim_due(approvals: QuerySet, limit: int, *, skip_locked: bool = True) -> C
             return Claim(mark, [])
         due.filter(pk__in=due_ids).update(delivery_next_attempt_at=mark)
         claimed = ApprovalRequest.objects.filter(pk__in=due_ids, delivery_next_attempt_at=mark)
-        # What the callback body reads (`wire.callback_body`), in one more query for the batch.
-        return Claim(mark, list(claimed.prefetch_related("decisions")))
+        # Only what the POST and its body read (`wire.callback_body`): the decisions, in one
+        # more query for the batch.
+        sent = claimed.only("status", "callback_url").prefetch_related("decisions")
+        return Claim(mark, list(sent))
 
 
 def _claim_mark(now: datetime) -> datetime:
@@ -266,6 +268,7 @@ def record(claim: Claim, attempts: dict) -> dict:
     with transaction.atomic():
         held = list(
             ApprovalRequest.objects.select_for_update()
+            .only("expires_at", *STORED_FIELDS)  # what `_store` reads and writes
             .filter(
                 pk__in=list(attempts),
                 delivery_status__in=ACTIVE_DELIVERY_STATES,
