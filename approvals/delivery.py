@@ -1,23 +1,27 @@
-"""The callback outbox: which callbacks are due, sending one, reading the answer, backing off.
+"""The callback outbox: which callbacks are due, sending them, reading the answers, backing off.
 
 A decision sets the request's delivery to *due* in the same transaction that stores it, so the
 callback can never be lost between the two. The first attempt runs right after the commit (see
-`services.decide`); `deliver_callbacks` sends whatever is still due. Whoever sends a callback
-claims it first, so it goes out once however many passes and processes run at the same time.
-The states and transitions are drawn in the README ("Callback delivery").
+`services.decide`); `deliver_callbacks` sends whatever is still due. Both go one way, a batch at a
+time (the first attempt is a batch of one): claim the batch in one transaction, POST its callbacks
+from threads that touch no database, record the answers in one transaction. Whoever sends a
+callback claims it first, so it goes out once however many passes and processes run at the same
+time. The states and transitions are drawn in the README ("Callback delivery").
 """
 
 import logging
-import queue
 import random
-import threading
+import secrets
 import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import requests
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from approvals.identity import google
@@ -48,6 +52,12 @@ STORED_FIELDS = [
 # can last (connecting with retries, a token refresh, the POST and google-auth's retries of a 401),
 # short enough that a callback whose sender died goes out again soon.
 ATTEMPT_LEASE = timedelta(minutes=10)
+# Longer than any one attempt can last, as above; a pass's POST starts only while this much of its
+# batch's lease remains (`_post_in_lease`), so no POST outlives its claim however slow the batch.
+LONGEST_ATTEMPT = timedelta(minutes=2)
+# A pass's batch gives each of its threads about this many callbacks: enough that a batch's two
+# transactions cost little per callback, few enough that two passes at once split a backlog.
+ROUNDS_PER_BATCH = 12
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,7 @@ class Attempt:
 
 
 def post_callback(url: str, body: dict, read_timeout: float) -> Attempt:
+    """POST one callback; what came back, never an exception (a failure is an attempt too)."""
     started = time.monotonic()
     try:
         response = google.callback_session().post(
@@ -112,131 +123,191 @@ def next_state(approval: ApprovalRequest, attempt: Attempt, now: datetime):
     return DeliveryStatus.RETRYING, now + retry_delay(approval.delivery_attempts)
 
 
+@dataclass(frozen=True)
+class Claim:
+    """The callbacks one pass took for an attempt each, and its mark on them: the value it set
+    their next attempt to, which only this pass's claim holds (`claim_due`)."""
+
+    mark: datetime
+    approvals: list[ApprovalRequest]
+
+
 def send(request_id, read_timeout: float | None = None) -> str | None:
     """Deliver one request's callback if it is due and nobody else is sending it; return the new
     delivery state, or None when there was nothing for this caller to send.
 
-    Claiming and recording are two short transactions, and the callback is sent between them,
-    outside any: a transaction held across the HTTP call would block every other writer on SQLite
-    (its lock covers the whole database). The claim stops any other pass or process from sending
-    the same callback meanwhile (`claim_due`).
+    The first attempt right after a decision: a batch of one, claimed and recorded as every batch
+    is. It waits for whoever holds the request's row lock for a moment (the loser of a race to
+    decide, a notice pass writing its audit event), where a pass would skip the row.
     """
-    claim = claim_due(request_id)
-    if claim is None:
+    claim = claim_due(ApprovalRequest.objects.filter(pk=request_id), limit=1, skip_locked=False)
+    if not claim.approvals:
         return None
-    approval = ApprovalRequest.objects.get(pk=request_id)
-    attempt = post_callback(
-        approval.callback_url, callback_body(approval), read_timeout or READ_TIMEOUT_SECONDS
-    )
-    return record(request_id, claim, attempt)
+    [approval] = claim.approvals
+    body = callback_body(approval)
+    attempt = post_callback(approval.callback_url, body, read_timeout or READ_TIMEOUT_SECONDS)
+    return record(claim, {approval.pk: attempt}).get(approval.pk)
 
 
-def claim_due(request_id) -> datetime | None:
-    """Take a due callback for one attempt; return the claim, or None if it is not due.
+def send_due(concurrency: int | None = None, batch_size: int | None = None) -> int:
+    """Send every callback that is due, the earliest due first, `concurrency` at a time (the
+    setting APPROVALS_DELIVERY_CONCURRENCY by default); return how many were attempted.
 
-    The claim moves the next attempt ATTEMPT_LEASE ahead, so the row is no longer due for anyone
-    else while this attempt runs; it is one conditional UPDATE, which one caller wins on both
-    databases (on SQLite, writers take the lock when their transaction begins: settings.py). If
-    the process sending it dies, the callback is due again once the lease has run out.
+    They go in batches (`batch_size`, by default ROUNDS_PER_BATCH for each thread), each claimed
+    in one transaction and recorded in another, so the database sees a few statements a batch
+    rather than several a callback. The next batch is claimed and queued behind the one in
+    flight, and each is recorded while the next one's POSTs run: the threads never wait for the
+    database, nor the database for the slowest POST of a batch.
+    """
+    concurrency = concurrency or settings.APPROVALS_DELIVERY_CONCURRENCY
+    batch_size = batch_size or concurrency * ROUNDS_PER_BATCH
+    attempted = 0
+    with ThreadPoolExecutor(concurrency, thread_name_prefix="callback") as pool:
+        try:
+            claim = claim_due(ApprovalRequest.objects.all(), batch_size)
+            posts = post_all(pool, claim)
+            while claim.approvals:
+                following = claim_due(ApprovalRequest.objects.all(), batch_size)
+                following_posts = post_all(pool, following)
+                answers = {request_id: post.result() for request_id, post in posts.items()}
+                record(claim, {request_id: a for request_id, a in answers.items() if a})
+                attempted += len(claim.approvals)
+                claim, posts = following, following_posts
+        except BaseException:
+            # The pass fails; what is not sent yet must not go out unrecorded, and everything
+            # claimed is due again after its lease.
+            pool.shutdown(cancel_futures=True)
+            raise
+    return attempted
+
+
+def claim_due(approvals: QuerySet, limit: int, *, skip_locked: bool = True) -> Claim:
+    """Take up to `limit` of `approvals` whose callback is due, the earliest due first, for one
+    attempt each; return them with the claim's mark.
+
+    The claim moves their next attempt ATTEMPT_LEASE ahead, so they are no longer due for anyone
+    else while the attempts run; if the process sending them dies, they are due again once the
+    lease has run out. The due rows are listed and claimed in one transaction, under their row
+    locks on PostgreSQL and under the database's one write lock on SQLite (writers take it when
+    their transaction begins: settings.py). With `skip_locked`, rows that another transaction
+    holds (another pass claiming them) are left for the next batch, so two passes split a
+    backlog instead of waiting for each other; without it, a row is waited for, and claimed if
+    it is still due then. The conditional UPDATE lets one caller win a row either way.
     """
     now = timezone.now()
-    claim = now + ATTEMPT_LEASE
+    mark = _claim_mark(now)
     with transaction.atomic():
-        won = ApprovalRequest.objects.filter(
-            pk=request_id,
-            delivery_status__in=ACTIVE_DELIVERY_STATES,
-            delivery_next_attempt_at__lte=now,
-        ).update(delivery_next_attempt_at=claim)
-    return claim if won else None
-
-
-def send_due(limit: int = 100, concurrency: int | None = None) -> int:
-    """Send the callbacks whose next attempt is due, `concurrency` at a time (the setting
-    APPROVALS_DELIVERY_CONCURRENCY by default); return how many were attempted."""
-    now = timezone.now()
-    due_ids = list(
-        ApprovalRequest.objects.filter(
+        due = approvals.filter(
             delivery_status__in=ACTIVE_DELIVERY_STATES, delivery_next_attempt_at__lte=now
         )
-        .order_by("delivery_next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
-    )
-    concurrency = min(concurrency or settings.APPROVALS_DELIVERY_CONCURRENCY, len(due_ids))
-    # One thread inside a transaction (a caller's, a test's), whose rows other connections would
-    # not see, and on SQLite, which takes one writer at a time (and whose in-memory databases
-    # refuse a second thread's write instead of waiting).
-    if concurrency <= 1 or connection.in_atomic_block or connection.vendor == "sqlite":
-        return sum(send(request_id) is not None for request_id in due_ids)
-    return _send_concurrently(due_ids, concurrency)
-
-
-def _send_concurrently(due_ids: list, concurrency: int) -> int:
-    """Send the callbacks of `due_ids` from `concurrency` threads; how many were attempted.
-
-    Each callback is still claimed before it is sent (`send`), so the threads, like processes,
-    never send one twice. They share the process's one callback session: its connection pool
-    (urllib3) is thread-safe, and two threads refreshing its token at once fetch it twice at
-    worst (google-auth-library-python#1780).
-    """
-    todo: queue.SimpleQueue = queue.SimpleQueue()
-    for request_id in due_ids:
-        todo.put(request_id)
-    attempted = [0] * concurrency
-    errors: list[Exception] = []
-
-    def work(number: int) -> None:
-        try:
-            while not errors:
-                try:
-                    request_id = todo.get_nowait()
-                except queue.Empty:
-                    return
-                if send(request_id) is not None:
-                    attempted[number] += 1
-        except Exception as error:  # noqa: BLE001 - raised again below, in the pass's thread
-            errors.append(error)
-        finally:
-            connection.close()  # each thread has a database connection of its own
-
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        # As one at a time would: the pass fails; what was claimed is due again after its lease.
-        raise errors[0]
-    return sum(attempted)
-
-
-def record(request_id, claim: datetime, attempt: Attempt) -> str | None:
-    """Store what an attempt came back with, with its audit event; return the new state.
-
-    Only the holder of the claim records (None otherwise): its lease outlasts any attempt, so
-    losing it means the process stalled for longer than that, and the later attempt's record wins.
-    """
-    with transaction.atomic():
-        approval = (
-            ApprovalRequest.objects.select_for_update()
-            .filter(
-                pk=request_id,
-                delivery_status__in=ACTIVE_DELIVERY_STATES,
-                delivery_next_attempt_at=claim,
-            )
-            .first()
+        due_ids = list(
+            due.select_for_update(skip_locked=skip_locked)
+            .order_by("delivery_next_attempt_at")
+            .values_list("pk", flat=True)[:limit]
         )
-        if approval is None:
+        if not due_ids:
+            return Claim(mark, [])
+        due.filter(pk__in=due_ids).update(delivery_next_attempt_at=mark)
+        claimed = ApprovalRequest.objects.filter(pk__in=due_ids, delivery_next_attempt_at=mark)
+        # Only what the POST and its body read (`wire.callback_body`): the decisions, in one
+        # more query for the batch.
+        sent = claimed.only("status", "callback_url").prefetch_related("decisions")
+        return Claim(mark, list(sent))
+
+
+def _claim_mark(now: datetime) -> datetime:
+    """The end of a new claim's lease, made this claim's own by a random part of a second: a
+    pass records only rows still holding its mark, so two claims must never share one, even
+    two made in the same microsecond."""
+    return now + ATTEMPT_LEASE + timedelta(microseconds=secrets.randbelow(1_000_000))
+
+
+def post_all(pool: ThreadPoolExecutor, claim: Claim) -> dict:
+    """Queue the POSTs of the claimed callbacks on `pool`; each one's future Attempt (None: not
+    sent, `_post_in_lease`) by request id.
+
+    The bodies are built here, in the caller's thread, so the threads only speak HTTP and need no
+    database connection: they are as safe on SQLite (one writer at a time, in-memory databases
+    of one thread) and inside a caller's transaction as on PostgreSQL. They share the process's
+    one callback session: its connection pool (urllib3) is thread-safe, and two threads
+    refreshing its token at once fetch it twice at worst (google-auth-library-python#1780).
+    """
+    last_start = claim.mark - LONGEST_ATTEMPT
+    return {
+        approval.pk: pool.submit(
+            _post_in_lease, approval.pk, approval.callback_url, callback_body(approval), last_start
+        )
+        for approval in claim.approvals
+    }
+
+
+def _post_in_lease(request_id, url: str, body: dict, last_start: datetime) -> Attempt | None:
+    """POST one callback of a batch, or None (not sent) once it is too late to start: a batch
+    waiting behind endpoints that time out could otherwise still be sending when its lease ran
+    out and another pass had claimed and sent the callback too. Unrecorded, it is due again then.
+    """
+    if timezone.now() > last_start:
+        logger.warning(
+            "Callback for request %s not sent: its claim runs out too soon; due again then",
+            request_id,
+            extra={"json_fields": {"request_id": str(request_id)}},
+        )
+        return None
+    return post_callback(url, body, READ_TIMEOUT_SECONDS)
+
+
+def record(claim: Claim, attempts: dict) -> dict:
+    """Store what each attempt (by request id) came back with, with its audit event, all in one
+    transaction; return the new states by request id.
+
+    Only the holder of the claim records: its lease outlasts any attempt, so losing it means the
+    process stalled for longer than that (or an operator asked for a retry meanwhile), and the
+    later attempt's record wins. The others are logged and left out.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        held = list(
+            ApprovalRequest.objects.select_for_update()
+            .only("expires_at", *STORED_FIELDS)  # what `_store` reads and writes
+            .filter(
+                pk__in=list(attempts),
+                delivery_status__in=ACTIVE_DELIVERY_STATES,
+                delivery_next_attempt_at=claim.mark,
+            )
+            .order_by("pk")  # locked in id order, as `AuditEvent.objects.append_all` does
+        )
+        events = [_store(approval, attempts[approval.pk], now) for approval in held]
+        _save_states(held)
+        AuditEvent.objects.append_all(events)
+    recorded = {approval.pk for approval in held}
+    for request_id in attempts:
+        if request_id not in recorded:
             logger.warning(
                 "Callback attempt for request %s ended after its claim ran out; not recorded",
                 request_id,
                 extra={"json_fields": {"request_id": str(request_id)}},
             )
-            return None
-        return _store(approval, attempt)
+    for approval in held:
+        _log(approval, attempts[approval.pk], approval.delivery_status)
+    return {approval.pk: approval.delivery_status for approval in held}
 
 
-def _store(approval: ApprovalRequest, attempt: Attempt) -> str:
-    now = timezone.now()
+def _save_states(approvals: list[ApprovalRequest]) -> None:
+    """Write what attempts changed of `approvals` (STORED_FIELDS): one UPDATE for each set of
+    equal values, so a batch whose callbacks all went through is a single statement. (Django's
+    `bulk_update`, a CASE per row and field, took longer than the batch's POSTs.)"""
+    alike = defaultdict(list)
+    for approval in approvals:
+        alike[tuple(getattr(approval, name) for name in STORED_FIELDS)].append(approval.pk)
+    for values, ids in alike.items():
+        ApprovalRequest.objects.filter(pk__in=ids).update(
+            **dict(zip(STORED_FIELDS, values, strict=True))
+        )
+
+
+def _store(approval: ApprovalRequest, attempt: Attempt, now: datetime) -> AuditEvent:
+    """Set what `attempt` changes of `approval` (STORED_FIELDS), and return its audit event;
+    neither is saved, so that a batch stores all of them in a few queries (`record`)."""
     approval.delivery_attempts += 1
     code = attempt.status_code
     if code is not None and 400 <= code < 500 and code not in (404, 410, 429):
@@ -250,8 +321,7 @@ def _store(approval: ApprovalRequest, attempt: Attempt) -> str:
     approval.delivery_next_attempt_at = next_at
     if status == DeliveryStatus.DELIVERED:
         approval.delivered_at = now
-    approval.save(update_fields=STORED_FIELDS)
-    AuditEvent.objects.create(
+    return AuditEvent(
         request=approval,
         kind=(
             AuditEvent.Kind.CALLBACK_SENT
@@ -268,8 +338,6 @@ def _store(approval: ApprovalRequest, attempt: Attempt) -> str:
             "delivery_status": status,
         },
     )
-    _log(approval, attempt, status)
-    return status
 
 
 def _log(approval: ApprovalRequest, attempt: Attempt, status: str) -> None:

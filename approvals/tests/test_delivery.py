@@ -1,7 +1,10 @@
 """The callback to the waiting workflow: its body, its token, and what each answer leads to."""
 
+import dataclasses
 import datetime
+import io
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -290,17 +293,114 @@ def test_a_claimed_callback_is_due_for_nobody_else_and_a_stale_claim_records_not
     receiver.answers[path_of(created)] = [503]
     services.decide(created["id"], manager, "approved", "")
     make_due_now(created)
+    this_one = ApprovalRequest.objects.filter(pk=created["id"])
+    request_id = this_one.get().pk
 
-    first = delivery.claim_due(created["id"])
-    assert first is not None
-    assert delivery.claim_due(created["id"]) is None  # taken while its attempt runs
+    first = delivery.claim_due(this_one, limit=1)
+    assert [approval.pk for approval in first.approvals] == [request_id]
+    assert delivery.claim_due(this_one, limit=1).approvals == []  # taken while its attempt runs
     assert delivery.send_due() == 0
 
     make_due_now(created)  # the lease ran out: its sender stalled, or died
-    second = delivery.claim_due(created["id"])
-    delivered = delivery.Attempt(200, "", 5)
-    assert delivery.record(created["id"], first, delivered) is None
-    assert delivery.record(created["id"], second, delivered) == DeliveryStatus.DELIVERED
+    second = delivery.claim_due(this_one, limit=1)
+    assert second.mark != first.mark
+    delivered = {request_id: delivery.Attempt(200, "", 5)}
+    assert delivery.record(first, delivered) == {}
+    assert delivery.record(second, delivered) == {request_id: DeliveryStatus.DELIVERED}
     approval = ApprovalRequest.objects.get(pk=created["id"])
     assert (approval.delivery_status, approval.delivery_attempts) == ("delivered", 2)
     assert approval.audit_events.filter(kind=AuditEvent.Kind.CALLBACK_SENT).count() == 1
+
+
+def decided_with_a_failed_first_attempt(register, manager, receiver, answers):
+    """A decided request for each of `answers`, whose first callback failed (503) and whose
+    second, due now, will get that answer; their ids."""
+    ids = []
+    for answer in answers:
+        created = register()
+        receiver.answers[path_of(created)] = [503, answer]
+        services.decide(created["id"], manager, "approved", "")
+        make_due_now(created)
+        ids.append(ApprovalRequest.objects.get(pk=created["id"]).pk)
+    return ids
+
+
+def test_a_batch_with_mixed_answers_records_each_state_and_audit_event(
+    register, manager, receiver, caplog
+):
+    ids = decided_with_a_failed_first_attempt(register, manager, receiver, [200, 404, 500])
+
+    with caplog.at_level("INFO", logger="approvals.delivery"):
+        assert delivery.send_due(batch_size=10) == 3
+
+    expected = [
+        (DeliveryStatus.DELIVERED, 200, AuditEvent.Kind.CALLBACK_SENT),
+        (DeliveryStatus.GONE, 404, AuditEvent.Kind.CALLBACK_FAILED),
+        (DeliveryStatus.RETRYING, 500, AuditEvent.Kind.CALLBACK_FAILED),
+    ]
+    for request_id, (state, code, kind) in zip(ids, expected, strict=True):
+        approval = ApprovalRequest.objects.get(pk=request_id)
+        assert (approval.delivery_status, approval.delivery_attempts) == (state, 2)
+        assert approval.delivery_last_status_code == code
+        assert (approval.delivered_at is not None) == (state == DeliveryStatus.DELIVERED)
+        assert (approval.delivery_next_attempt_at is not None) == (state == "retrying")
+        event = approval.audit_events.order_by("pk").last()
+        assert event.kind == kind
+        assert event.payload == {
+            "attempt": 2,
+            "status_code": code,
+            "error": approval.delivery_last_error,
+            "duration_ms": event.payload["duration_ms"],
+            "delivery_status": state,
+        }
+        assert f"Callback attempt 2 for request {request_id}: {state}" in caplog.text
+    call_command("verify_audit", stdout=io.StringIO())  # every chain still holds
+
+
+def test_an_attempt_whose_claim_changed_meanwhile_is_not_recorded(
+    register, manager, receiver, caplog
+):
+    kept, lost = decided_with_a_failed_first_attempt(register, manager, receiver, [200, 200])
+    claim = delivery.claim_due(ApprovalRequest.objects.filter(pk__in=[kept, lost]), limit=10)
+    assert {approval.pk for approval in claim.approvals} == {kept, lost}
+    # Meanwhile its lease ran out and another pass claimed it again.
+    ApprovalRequest.objects.filter(pk=lost).update(delivery_next_attempt_at=timezone.now())
+    again = delivery.claim_due(ApprovalRequest.objects.filter(pk=lost), limit=1)
+    events_before = AuditEvent.objects.filter(request_id=lost).count()
+
+    answers = {kept: delivery.Attempt(200, "", 5), lost: delivery.Attempt(200, "", 5)}
+    assert delivery.record(claim, answers) == {kept: DeliveryStatus.DELIVERED}
+
+    assert "ended after its claim ran out; not recorded" in caplog.text
+    approval = ApprovalRequest.objects.get(pk=lost)
+    assert (approval.delivery_status, approval.delivery_attempts) == ("retrying", 1)
+    assert approval.delivery_next_attempt_at == again.mark  # still the later claim's
+    assert AuditEvent.objects.filter(request_id=lost).count() == events_before
+    assert ApprovalRequest.objects.get(pk=kept).delivery_status == DeliveryStatus.DELIVERED
+
+
+def test_a_pass_sends_batch_after_batch_from_its_threads_on_either_database(
+    register, manager, receiver
+):
+    """The threads only speak HTTP (the pass's own thread claims and records), so SQLite too."""
+    ids = decided_with_a_failed_first_attempt(register, manager, receiver, [200] * 6)
+
+    assert delivery.send_due(concurrency=3, batch_size=2) == len(ids)
+
+    assert {c.body["request_id"] for c in receiver.received} == {str(i) for i in ids}
+    assert set(ApprovalRequest.objects.values_list("delivery_status", flat=True)) == {"delivered"}
+
+
+def test_a_pass_starts_no_post_that_could_outlive_its_claim(register, manager, receiver, caplog):
+    """A batch queued behind slow endpoints does not send once its lease is nearly over: another
+    pass could claim and send the callback after the lease, so it is left due for then."""
+    [request_id] = decided_with_a_failed_first_attempt(register, manager, receiver, [200])
+    claim = delivery.claim_due(ApprovalRequest.objects.filter(pk=request_id), limit=1)
+    nearly_over = timezone.now() + delivery.LONGEST_ATTEMPT - datetime.timedelta(seconds=1)
+
+    with ThreadPoolExecutor(1) as pool:
+        posts = delivery.post_all(pool, dataclasses.replace(claim, mark=nearly_over))
+
+    assert posts[request_id].result() is None
+    assert receiver.received == []
+    assert "not sent: its claim runs out too soon" in caplog.text

@@ -19,8 +19,6 @@ class Command(PassCommand):
     pause = 5.0
 
     def one_pass(self) -> str:
-        attempted = 0
-        while batch := delivery.send_due():
-            attempted += batch
+        attempted = delivery.send_due()
         expired = services.expire_overdue()
         return f"Attempted {attempted} callback(s); recorded {expired} expired request(s)."
