@@ -25,6 +25,9 @@ class StandinServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default listen backlog is 5: a few dozen clients connecting at once (two
+    # delivery jobs of eight threads each) would be reset, as no real endpoint resets them.
+    request_queue_size = 128
 
     def __init__(self, handler, port: int = 0, host: str = "127.0.0.1"):
         super().__init__((host, port), handler)
