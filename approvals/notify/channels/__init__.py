@@ -55,16 +55,10 @@ def turned_off_among(email_keys: set[str]) -> dict[str, set[str]]:
     return {preference.email_key: set(preference.off) for preference in preferences}
 
 
-def reachable(email_key: str) -> list[Channel]:
-    """The channels that are on and reach this person, whatever they chose."""
-    return [c for c in all_channels() if c.is_on() and c.reaches(email_key)]
-
-
-def for_person(email_key: str, off: set[str] | None = None) -> list[Channel]:
+def for_person(email_key: str) -> list[Channel]:
     """The channels a notice to this person goes out on: those that reach them, less those they
     turned off; e-mail when that leaves none."""
-    off = turned_off(email_key) if off is None else off
-    return _chosen(reachable(email_key), off)
+    return for_people({email_key})[email_key]
 
 
 def for_people(email_keys: set[str]) -> dict[str, list[Channel]]:
